@@ -1,0 +1,291 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { CallRunner, type CallOptions } from "./call.js";
+import { InvalidArgumentError } from "./errors.js";
+import {
+  ClientService,
+  ListExportersRequestSchema,
+  ListLeasesRequestSchema,
+  type Exporter,
+  type Lease,
+} from "./generated.js";
+import { buildCreateLeaseRequest, buildUpdateLeaseRequest, type LeaseChanges, type LeaseSpec } from "./lease-spec.js";
+import { resolveLogger, type Logger } from "./logger.js";
+import { createMetadataInterceptor } from "./metadata.js";
+import { formatResourceName, toResourceName, validateNamespace } from "./names.js";
+import { PagedIterable, type PaginationOptions } from "./pagination.js";
+import { parseSelector } from "./selector.js";
+import { createConnection, parseEndpoint, withInterceptors, type ConnectionOptions, type TlsOptions } from "./transport.js";
+
+/** Options of {@link JumpstarterClient}. */
+export interface JumpstarterClientOptions {
+  /**
+   * Controller address: `host:port` (TLS, as `jmp` config files write it), `https://host:port`, or
+   * `http://host:port` (plaintext, loopback hosts only unless `allowInsecureTransport`). Optional
+   * when `transport` is given.
+   */
+  endpoint?: string;
+  /** Kubernetes namespace of the client, such as `lab`. */
+  namespace: string;
+  /** Bearer token of the client. It never appears in logs, errors or `util.inspect` output. */
+  token: string;
+  /** Name of the client object; sent as `jumpstarter-name` and needed by `rotateToken()`. */
+  clientName?: string;
+  /** TLS settings: a private CA, or `insecure` to skip verification. Default: system CAs, verified. */
+  tls?: TlsOptions;
+  /** Default deadline of each call in milliseconds. Default 30,000. */
+  timeoutMs?: number;
+  /** Accept `http://` endpoints on non-loopback hosts, sending the token in clear text. Default `false`. */
+  allowInsecureTransport?: boolean;
+  /** HTTP/2 keepalive and idle settings. */
+  connection?: ConnectionOptions;
+  /** Connect interceptors to run on every call, after the SDK's own (tracing, metrics). */
+  interceptors?: Interceptor[];
+  /** A ready transport to use instead of opening a connection to `endpoint`, such as an in-memory one. */
+  transport?: Transport;
+  /** Where the SDK logs. Default: silent, or stderr when `JUMPSTARTER_SDK_DEBUG=1`. */
+  logger?: Logger;
+}
+
+/** Options of {@link JumpstarterClient.getExporter}. */
+export interface GetExporterOptions extends CallOptions {
+  /** Include labels that the controller hides by default (`jumpstarter.dev/...`). Default `false`. */
+  showHiddenLabels?: boolean;
+}
+
+/** Query of {@link JumpstarterClient.listExporters}. */
+export interface ExporterQuery extends PaginationOptions {
+  /** Kubernetes label selector over exporter labels, such as `board=rpi4,location in (lab-a)`. */
+  filter?: string;
+  /** Include labels that the controller hides by default. Default `false`. */
+  showHiddenLabels?: boolean;
+}
+
+/** Query of {@link JumpstarterClient.listLeases}. */
+export interface LeaseQuery extends PaginationOptions {
+  /** Kubernetes label selector over the leases. */
+  filter?: string;
+  /** Kubernetes label selector over the lease tags. */
+  tagFilter?: string;
+  /** Include leases that have ended. Default `false`: the controller hides them. */
+  includeEnded?: boolean;
+}
+
+/** A token issued by `rotateToken()`. */
+export interface RotatedToken {
+  token: string;
+  /** Expiry that the controller reported, when it reported one. */
+  expiresAt: Date | undefined;
+}
+
+/**
+ * Client of the Jumpstarter controller's `ClientService`.
+ *
+ * Every method takes short ids (`"rpi4-01"`) or full resource names, validates its input before
+ * sending anything, and accepts a last `{ signal, timeoutMs, headers }` argument. Failures are
+ * `JumpstarterError`s. Call `close()` (or use `await using`) to release the connection; a script
+ * that does not still exits when its work is done.
+ */
+export class JumpstarterClient implements AsyncDisposable {
+  /** Namespace that the client works in. */
+  readonly namespace: string;
+  /** Name of the client object, when known. */
+  readonly clientName: string | undefined;
+  /** Where the SDK logs. */
+  readonly logger: Logger;
+
+  #token: string;
+  readonly #rpc: Client<typeof ClientService>;
+  readonly #runner: CallRunner;
+  readonly #closeConnection: () => void;
+
+  constructor(options: JumpstarterClientOptions) {
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError("missing client options: pass { endpoint, namespace, token }.");
+    }
+    this.namespace = validateNamespace(requireString(options.namespace, "namespace"));
+    this.#token = requireString(options.token, "token", "pass the client's bearer token, for example from its jmp config file");
+    this.clientName = options.clientName === undefined ? undefined : toResourceName(options.clientName, "clients", this.namespace).split("/")[3];
+    this.logger = resolveLogger(options.logger);
+    this.#runner = new CallRunner({ timeoutMs: options.timeoutMs });
+
+    const interceptors = [
+      createMetadataInterceptor({ namespace: this.namespace, clientName: this.clientName, token: () => this.#token }),
+      ...(options.interceptors ?? []),
+    ];
+    if (options.transport) {
+      // A caller-supplied transport ignores `tls` and `connection`, and its owner closes it.
+      this.#rpc = createClient(ClientService, withInterceptors(options.transport, interceptors));
+      this.#closeConnection = () => {};
+    } else {
+      const endpoint = parseEndpoint(options.endpoint ?? "", { allowInsecureTransport: options.allowInsecureTransport });
+      const connection = createConnection(endpoint, options.tls, interceptors, options.connection);
+      this.#rpc = createClient(ClientService, connection.transport);
+      this.#closeConnection = connection.close;
+    }
+  }
+
+  /**
+   * Reads one exporter.
+   *
+   * @param name short id (`rpi4-01`) or `namespaces/{ns}/exporters/{id}`.
+   * @throws NotFoundError when no such exporter exists.
+   */
+  async getExporter(name: string, options?: GetExporterOptions): Promise<Exporter> {
+    const resource = toResourceName(name, "exporters", this.namespace);
+    return this.#runner.run({ operation: "get exporter", resource }, options, (call) =>
+      this.#rpc.getExporter({ name: resource, showHiddenLabels: options?.showHiddenLabels ?? false }, call),
+    );
+  }
+
+  /**
+   * Lists the exporters of the namespace, lazily and page by page. See {@link PagedIterable}.
+   *
+   * @throws InvalidArgumentError at once for a malformed filter or page size.
+   */
+  listExporters(query: ExporterQuery = {}, options?: CallOptions): PagedIterable<Exporter> {
+    const filter = validateFilter(query.filter, "filter");
+    const showHiddenLabels = query.showHiddenLabels ?? false;
+    const parent = `namespaces/${this.namespace}`;
+    return new PagedIterable(
+      async ({ pageToken, pageSize, signal }) => {
+        const request = create(ListExportersRequestSchema, { parent, pageSize, pageToken, filter, showHiddenLabels });
+        const response = await this.#runner.run({ operation: "list exporters", resource: parent }, withSignal(options, signal), (call) =>
+          this.#rpc.listExporters(request, call),
+        );
+        return { items: response.exporters, nextPageToken: response.nextPageToken };
+      },
+      query,
+      "exporters",
+    );
+  }
+
+  /**
+   * Reads one lease of this client.
+   *
+   * @param name lease id or `namespaces/{ns}/leases/{id}`.
+   * @throws NotFoundError when no such lease exists.
+   */
+  async getLease(name: string, options?: CallOptions): Promise<Lease> {
+    const resource = toResourceName(name, "leases", this.namespace);
+    return this.#runner.run({ operation: "get lease", resource }, options, (call) => this.#rpc.getLease({ name: resource }, call));
+  }
+
+  /**
+   * Lists this client's leases, lazily and page by page. Ended leases are left out unless
+   * `includeEnded` is set.
+   *
+   * @throws InvalidArgumentError at once for a malformed filter, tag filter or page size.
+   */
+  listLeases(query: LeaseQuery = {}, options?: CallOptions): PagedIterable<Lease> {
+    const filter = validateFilter(query.filter, "filter");
+    const tagFilter = validateFilter(query.tagFilter, "tagFilter");
+    // Unset lets the controller apply its default (hide ended leases); `false` asks for all of them.
+    const onlyActive = query.includeEnded === true ? false : undefined;
+    const parent = `namespaces/${this.namespace}`;
+    return new PagedIterable(
+      async ({ pageToken, pageSize, signal }) => {
+        const request = create(ListLeasesRequestSchema, { parent, pageSize, pageToken, filter, tagFilter, onlyActive });
+        const response = await this.#runner.run({ operation: "list leases", resource: parent }, withSignal(options, signal), (call) =>
+          this.#rpc.listLeases(request, call),
+        );
+        return { items: response.leases, nextPageToken: response.nextPageToken };
+      },
+      query,
+      "leases",
+    );
+  }
+
+  /**
+   * Creates a lease. It returns at once, usually before an exporter is assigned: the lease is
+   * `Pending` until the controller marks it `Ready`.
+   *
+   * @throws InvalidArgumentError, before any RPC, for an invalid spec.
+   */
+  async createLease(spec: LeaseSpec, options?: CallOptions): Promise<Lease> {
+    const request = buildCreateLeaseRequest(spec, this.namespace);
+    const resource = request.leaseId ? formatResourceName(this.namespace, "leases", request.leaseId) : request.parent;
+    return this.#runner.run({ operation: "create lease", resource }, options, (call) => this.#rpc.createLease(request, call));
+  }
+
+  /**
+   * Changes a lease's times or transfers it to another client. The update mask lists exactly the
+   * fields given in `changes`.
+   *
+   * @throws InvalidArgumentError, before any RPC, when `changes` is empty or invalid.
+   */
+  async updateLease(name: string, changes: LeaseChanges, options?: CallOptions): Promise<Lease> {
+    const request = buildUpdateLeaseRequest(name, changes, this.namespace);
+    const resource = request.lease!.name;
+    return this.#runner.run({ operation: "update lease", resource }, options, (call) => this.#rpc.updateLease(request, call));
+  }
+
+  /**
+   * Releases a lease: the controller ends it and frees its exporter.
+   *
+   * @throws FailedPreconditionError when the lease was already released.
+   */
+  async deleteLease(name: string, options?: CallOptions): Promise<void> {
+    const resource = toResourceName(name, "leases", this.namespace);
+    await this.#runner.run({ operation: "delete lease", resource }, options, (call) => this.#rpc.deleteLease({ name: resource }, call));
+  }
+
+  /**
+   * Asks the controller for a new token and uses it for every later call. The old token keeps
+   * working until it expires. Persist the returned token, or it is lost when the process exits.
+   *
+   * @throws InvalidArgumentError when the client was created without `clientName`.
+   */
+  async rotateToken(options?: CallOptions): Promise<RotatedToken> {
+    if (!this.clientName) {
+      throw new InvalidArgumentError("cannot rotate the token: the client was created without clientName; pass the client's name.");
+    }
+    const parent = formatResourceName(this.namespace, "clients", this.clientName);
+    const response = await this.#runner.run({ operation: "rotate token", resource: parent }, options, (call) =>
+      this.#rpc.rotateToken({ parent }, call),
+    );
+    this.#token = response.token;
+    return { token: response.token, expiresAt: response.expiry ? timestampDate(response.expiry) : undefined };
+  }
+
+  /**
+   * Closes the client: calls in flight reject with `ClientClosedError`, as do later calls, and the
+   * connection closes. Calling it again does nothing.
+   */
+  async close(): Promise<void> {
+    this.#runner.close();
+    this.#closeConnection();
+  }
+
+  /** Closes the client, for `await using client = new JumpstarterClient(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Describes the client without its token. */
+  toJSON(): Record<string, unknown> {
+    return { namespace: this.namespace, clientName: this.clientName };
+  }
+}
+
+function requireString(value: unknown, what: string, hint = `pass ${what} as a non-empty string`): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new InvalidArgumentError(`missing ${what}: ${hint}.`);
+  }
+  return value;
+}
+
+function validateFilter(filter: string | undefined, what: string): string {
+  if (filter === undefined) return "";
+  if (typeof filter !== "string") {
+    throw new InvalidArgumentError(`invalid ${what}: expected a label-selector string such as "board=rpi4", got ${typeof filter}.`);
+  }
+  parseSelector(filter);
+  return filter;
+}
+
+function withSignal(options: CallOptions | undefined, iterationSignal: AbortSignal): CallOptions {
+  const signal = options?.signal ? AbortSignal.any([options.signal, iterationSignal]) : iterationSignal;
+  return { ...options, signal };
+}

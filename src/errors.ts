@@ -1,0 +1,297 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
+// A brand shared by every copy of this package in one process, so that `isJumpstarterError` works
+// when two versions are installed side by side and `instanceof` would fail.
+const BRAND = Symbol.for("@jumpstarter/sdk/JumpstarterError");
+
+/** Fields that every {@link JumpstarterError} constructor accepts besides the message. */
+export interface JumpstarterErrorOptions {
+  /** gRPC status code. Defaults to the subclass's natural code. */
+  code?: Code;
+  /** The message exactly as the controller sent it, before classification. Defaults to the message. */
+  rawMessage?: string;
+  /** Resource name involved, such as `namespaces/lab/leases/abc`, when there is one. */
+  resource?: string;
+  /** Whether repeating the same call may succeed. Defaults to the subclass's natural value. */
+  retryable?: boolean;
+  /** The underlying error, usually a `ConnectError`. */
+  cause?: unknown;
+}
+
+/**
+ * Base class of every error this SDK raises. `code` is the gRPC status code, `rawMessage` the
+ * text the controller sent, `resource` the name involved, and `cause` the original `ConnectError`.
+ * Messages never contain a token.
+ */
+export class JumpstarterError extends Error {
+  /** gRPC status code of the failure; local validation errors use `InvalidArgument`. */
+  readonly code: Code;
+  /** The controller's message as received, with any token redacted. Empty for local errors. */
+  readonly rawMessage: string;
+  /** Resource name involved, when there is one. */
+  readonly resource: string | undefined;
+  /** Whether repeating the same call may succeed. */
+  readonly retryable: boolean;
+
+  /** Code used when the options name none. Subclasses override it. */
+  protected static readonly defaultCode: Code = Code.Unknown;
+
+  constructor(message: string, options: JumpstarterErrorOptions = {}) {
+    super(redactSecrets(message), options.cause === undefined ? undefined : { cause: options.cause });
+    const defaults = new.target as unknown as { defaultCode: Code };
+    this.name = new.target.name;
+    this.code = options.code ?? defaults.defaultCode;
+    this.rawMessage = redactSecrets(options.rawMessage ?? "");
+    this.resource = options.resource;
+    this.retryable = options.retryable ?? false;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+}
+
+/** The resource does not exist (gRPC NOT_FOUND, or the controller's Kubernetes "not found"). */
+export class NotFoundError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.NotFound;
+}
+
+/** A resource with that name already exists (ALREADY_EXISTS, or Kubernetes "already exists"). */
+export class AlreadyExistsError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.AlreadyExists;
+}
+
+/** The client may not act on the resource: another namespace, or another client's lease. */
+export class PermissionDeniedError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.PermissionDenied;
+}
+
+/** The controller rejected the credentials. */
+export class UnauthenticatedError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.Unauthenticated;
+}
+
+/**
+ * The token has expired. An expired token cannot rotate itself: obtain a new one with
+ * `jmp login` or from an administrator.
+ */
+export class TokenExpiredError extends UnauthenticatedError {
+  /** When the token expired, if its expiry is known. */
+  readonly expiredAt: Date | undefined;
+
+  constructor(message: string, options: JumpstarterErrorOptions & { expiredAt?: Date } = {}) {
+    super(message, options);
+    this.expiredAt = options.expiredAt;
+  }
+}
+
+/** The request is malformed. Local validation raises it before any RPC is sent. */
+export class InvalidArgumentError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.InvalidArgument;
+}
+
+/** The resource is not in a state that allows the call, such as deleting a released lease. */
+export class FailedPreconditionError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.FailedPrecondition;
+}
+
+/** The controller could not be reached or is restarting. Retryable. */
+export class UnavailableError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.Unavailable;
+}
+
+/** The call did not finish within its deadline. */
+export class DeadlineExceededError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.DeadlineExceeded;
+}
+
+/**
+ * The caller's `AbortSignal` cancelled the call. The signal's reason is kept as `cause` when it
+ * is an error.
+ */
+export class CanceledError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.Canceled;
+}
+
+/**
+ * A listing's page token is too old for the controller (Kubernetes answers 410 Gone). Restart the
+ * listing: the SDK does not restart it silently because that would repeat items.
+ */
+export class PageTokenExpiredError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.Unknown;
+}
+
+/** The client was closed with `close()`; create a new client to make further calls. */
+export class ClientClosedError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.Canceled;
+}
+
+/**
+ * Tells whether `value` is an error raised by any copy of this package loaded in the process.
+ * Prefer it over `instanceof JumpstarterError` in code that may see errors from another copy.
+ */
+export function isJumpstarterError(value: unknown): value is JumpstarterError {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+}
+
+// JWTs start with a base64url-encoded JSON header, which always begins with "eyJ".
+const JWT_PATTERN = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
+const BEARER_PATTERN = /(Bearer\s+)[^\s"',;]+/gi;
+
+/** Replaces anything that looks like a bearer token or a JWT in `text` with `[redacted]`. */
+export function redactSecrets(text: string): string {
+  return text.replace(BEARER_PATTERN, "$1[redacted]").replace(JWT_PATTERN, "[redacted]");
+}
+
+/** Context that {@link toJumpstarterError} weaves into its message. */
+export interface ErrorContext {
+  /** What the SDK was doing, in words: `get lease`, `list exporters`. */
+  operation: string;
+  /** Resource name involved, when there is one. */
+  resource?: string;
+  /** Expiry of the token in use, for the token-expired message. */
+  tokenExpiresAt?: Date;
+}
+
+type Classified = {
+  type: new (message: string, options?: JumpstarterErrorOptions) => JumpstarterError;
+  hint: string;
+  retryable: boolean;
+};
+
+// The controller reports Kubernetes API errors as UNKNOWN with only a message, so these texts are
+// the only way to tell them apart. The patterns match the texts the controller sends.
+const UNKNOWN_MESSAGE_RULES: ReadonlyArray<{ pattern: RegExp; classified: Classified }> = [
+  {
+    pattern: /token is expired|token has expired|"exp" claim timestamp check failed/i,
+    classified: { type: TokenExpiredError, hint: "", retryable: false },
+  },
+  {
+    pattern: /continue parameter is too old|410 Gone|resourceVersion .* too old|expired continue/i,
+    classified: {
+      type: PageTokenExpiredError,
+      hint: "The listing took too long and its page token expired; start the listing again.",
+      retryable: false,
+    },
+  },
+  {
+    pattern: /\bnot found\b/i,
+    classified: { type: NotFoundError, hint: "Check the name; list the resources to see which exist.", retryable: false },
+  },
+  {
+    pattern: /\balready exists\b/i,
+    classified: { type: AlreadyExistsError, hint: "Choose another name or use the existing resource.", retryable: false },
+  },
+  {
+    pattern: /permission denied|forbidden|not the owner|does not belong/i,
+    classified: {
+      type: PermissionDeniedError,
+      hint: "The resource belongs to another client or namespace.",
+      retryable: false,
+    },
+  },
+];
+
+const CODE_RULES: Partial<Record<Code, Classified>> = {
+  [Code.NotFound]: { type: NotFoundError, hint: "Check the name; list the resources to see which exist.", retryable: false },
+  [Code.AlreadyExists]: { type: AlreadyExistsError, hint: "Choose another name or use the existing resource.", retryable: false },
+  [Code.PermissionDenied]: {
+    type: PermissionDeniedError,
+    hint: "Check that the client's namespace and name match its token.",
+    retryable: false,
+  },
+  [Code.Unauthenticated]: {
+    type: UnauthenticatedError,
+    hint: "Check the token: it may be missing, malformed or revoked. Obtain a new one with `jmp login` or from an administrator.",
+    retryable: false,
+  },
+  [Code.InvalidArgument]: { type: InvalidArgumentError, hint: "", retryable: false },
+  [Code.FailedPrecondition]: { type: FailedPreconditionError, hint: "", retryable: false },
+  [Code.Unavailable]: {
+    type: UnavailableError,
+    hint: "The controller is unreachable or restarting; check the endpoint and the network, then retry.",
+    retryable: true,
+  },
+  [Code.DeadlineExceeded]: {
+    type: DeadlineExceededError,
+    hint: "Raise timeoutMs if the controller is slow, or check its health.",
+    retryable: false,
+  },
+  [Code.Canceled]: { type: CanceledError, hint: "", retryable: false },
+};
+
+/** Sorts a controller error into the SDK's hierarchy by code, then by the text of UNKNOWN errors. */
+function classify(code: Code, rawMessage: string): Classified {
+  if (code === Code.Unknown || code === Code.Internal) {
+    const rule = UNKNOWN_MESSAGE_RULES.find(({ pattern }) => pattern.test(rawMessage));
+    if (rule) return rule.classified;
+  }
+  if (code === Code.Unauthenticated && /expired/i.test(rawMessage)) {
+    return UNKNOWN_MESSAGE_RULES[0]!.classified;
+  }
+  return CODE_RULES[code] ?? { type: JumpstarterError, hint: "", retryable: false };
+}
+
+/**
+ * Converts any error thrown by a call into a {@link JumpstarterError}: a `ConnectError` becomes the
+ * subclass that fits its code and message, a `JumpstarterError` passes through unchanged, and
+ * anything else is wrapped with code UNKNOWN. The original error is kept as `cause`.
+ */
+export function toJumpstarterError(error: unknown, context: ErrorContext): JumpstarterError {
+  if (isJumpstarterError(error)) return error;
+
+  const connectError = ConnectError.from(error);
+  const rawMessage = redactSecrets(connectError.rawMessage);
+  const { type, hint, retryable } = classify(connectError.code, rawMessage);
+  const target = context.resource ? ` "${context.resource}"` : "";
+  const summary = `${context.operation}${target} failed: ${rawMessage || Code[connectError.code]}`;
+
+  if (type === TokenExpiredError) {
+    const at = context.tokenExpiresAt ? ` at ${context.tokenExpiresAt.toISOString()}` : "";
+    return new TokenExpiredError(
+      `${summary}. The token expired${at} and cannot rotate itself; obtain a new token with \`jmp login\` or from an administrator.`,
+      {
+        code: connectError.code,
+        rawMessage,
+        resource: context.resource,
+        retryable: false,
+        cause: connectError,
+        expiredAt: context.tokenExpiresAt,
+      },
+    );
+  }
+
+  return new type(hint ? `${summary}. ${hint}` : summary, {
+    code: connectError.code,
+    rawMessage,
+    resource: context.resource,
+    retryable: retryable || isConnectionError(error),
+    cause: connectError,
+  });
+}
+
+const CONNECTION_ERROR_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ERR_HTTP2_GOAWAY_SESSION",
+  "ERR_HTTP2_SESSION_ERROR",
+  "ERR_HTTP2_STREAM_CANCEL",
+  "ERR_HTTP2_STREAM_ERROR",
+  "ERR_HTTP2_INVALID_SESSION",
+  "ERR_HTTP2_ERROR",
+]);
+
+/**
+ * Tells whether `error` comes from a broken connection (refused, reset, GOAWAY), looking through
+ * `cause` chains, as connect wraps the Node.js error in a `ConnectError`.
+ */
+export function isConnectionError(error: unknown): boolean {
+  for (let current = error, depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
+    if (typeof current !== "object") return false;
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && CONNECTION_ERROR_CODES.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -1,0 +1,75 @@
+// Public API of @jumpstarter/sdk, user-facing symbols first.
+export {
+  JumpstarterClient,
+  type JumpstarterClientOptions,
+  type GetExporterOptions,
+  type ExporterQuery,
+  type LeaseQuery,
+  type RotatedToken,
+} from "./client.js";
+export { type CallOptions, DEFAULT_TIMEOUT_MS } from "./call.js";
+export { PagedIterable, type Page, type PaginationOptions, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./pagination.js";
+export {
+  type LeaseSpec,
+  type LeaseChanges,
+  MAX_LEASE_TAGS,
+  MAX_LEASE_CONTEXT_ENTRIES,
+  MAX_LEASE_CONTEXT_KEY_LENGTH,
+  MAX_LEASE_CONTEXT_VALUE_LENGTH,
+} from "./lease-spec.js";
+export {
+  leaseCondition,
+  isLeaseConditionTrue,
+  isLeaseReady,
+  isLeaseEnded,
+  leaseEndsAt,
+  leaseExporterId,
+  type LeaseConditionType,
+} from "./lease-status.js";
+export {
+  parseSelector,
+  formatSelector,
+  selectorMatches,
+  buildSelector,
+  type ParsedSelector,
+  type SelectorRequirement,
+  type SelectorOperator,
+  type SelectorObject,
+} from "./selector.js";
+export {
+  parseDurationMs,
+  formatDurationMs,
+  parseTime,
+  type DurationInput,
+  type TimeInput,
+} from "./duration.js";
+export { shortId, parseResourceName, formatResourceName, toResourceName, type ResourceKind, type ResourceName } from "./names.js";
+export {
+  JumpstarterError,
+  NotFoundError,
+  AlreadyExistsError,
+  PermissionDeniedError,
+  UnauthenticatedError,
+  TokenExpiredError,
+  InvalidArgumentError,
+  FailedPreconditionError,
+  UnavailableError,
+  DeadlineExceededError,
+  CanceledError,
+  PageTokenExpiredError,
+  ClientClosedError,
+  isJumpstarterError,
+  type JumpstarterErrorOptions,
+} from "./errors.js";
+export { type Logger, silentLogger, DEBUG_ENV_VAR } from "./logger.js";
+export { type TlsOptions, type ConnectionOptions, parseEndpoint, isLoopbackHost } from "./transport.js";
+export { HEADER_AUTHORIZATION, HEADER_KIND, HEADER_NAMESPACE, HEADER_NAME } from "./metadata.js";
+export {
+  type Exporter,
+  type Lease,
+  type Condition,
+  ExporterStatus,
+  ExporterSchema,
+  LeaseSchema,
+  ClientService,
+} from "./generated.js";

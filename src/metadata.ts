@@ -1,0 +1,33 @@
+import type { Interceptor } from "@connectrpc/connect";
+
+/** Header names that the controller reads to identify the caller. */
+export const HEADER_AUTHORIZATION = "authorization";
+/** Kind of the caller; clients send `Client`. */
+export const HEADER_KIND = "jumpstarter-kind";
+/** Namespace of the caller. */
+export const HEADER_NAMESPACE = "jumpstarter-namespace";
+/** Name of the caller, sent when it is known. */
+export const HEADER_NAME = "jumpstarter-name";
+
+/** Identity that {@link createMetadataInterceptor} sends with every call. */
+export interface CallerIdentity {
+  namespace: string;
+  clientName?: string;
+  /** Returns the bearer token for the next call; it may wait for a rotation in progress. */
+  token(): string | Promise<string>;
+}
+
+/**
+ * Creates the interceptor that adds the authentication and identity headers to every call. It
+ * sets them last, so a caller's `headers` option cannot replace them by accident.
+ */
+export function createMetadataInterceptor(identity: CallerIdentity): Interceptor {
+  return (next) => async (request) => {
+    const token = await identity.token();
+    request.header.set(HEADER_AUTHORIZATION, `Bearer ${token}`);
+    request.header.set(HEADER_KIND, "Client");
+    request.header.set(HEADER_NAMESPACE, identity.namespace);
+    if (identity.clientName) request.header.set(HEADER_NAME, identity.clientName);
+    return next(request);
+  };
+}
