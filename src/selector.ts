@@ -145,6 +145,10 @@ export function parseSelector(selector: string): ParsedSelector {
       throw selectorError(selector, at(open), 'expected "(" to start the value set');
     }
     pos++;
+    const first = peek();
+    if (first?.kind === "punct" && first.text === ")") {
+      throw selectorError(selector, first.start, '"in" and "notin" need at least one value');
+    }
     const values: string[] = [];
     for (;;) {
       const token = peek();
