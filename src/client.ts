@@ -13,7 +13,7 @@ import {
 import { buildCreateLeaseRequest, buildUpdateLeaseRequest, type LeaseChanges, type LeaseSpec } from "./lease-spec.js";
 import { resolveLogger, type Logger } from "./logger.js";
 import { createMetadataInterceptor } from "./metadata.js";
-import { formatResourceName, toResourceName, validateNamespace } from "./names.js";
+import { formatResourceName, shortId, toResourceName, validateNamespace } from "./names.js";
 import { PagedIterable, type PaginationOptions } from "./pagination.js";
 import { parseSelector } from "./selector.js";
 import { createConnection, parseEndpoint, withInterceptors, type ConnectionOptions, type TlsOptions } from "./transport.js";
@@ -30,7 +30,7 @@ export interface JumpstarterClientOptions {
   namespace: string;
   /** Bearer token of the client. It never appears in logs, errors or `util.inspect` output. */
   token: string;
-  /** Name of the client object; sent as `jumpstarter-name` and needed by `rotateToken()`. */
+  /** Name of the client object, sent as `jumpstarter-name`. Default: not sent. */
   clientName?: string;
   /** TLS settings: a private CA, or `insecure` to skip verification. Default: system CAs, verified. */
   tls?: TlsOptions;
@@ -44,7 +44,7 @@ export interface JumpstarterClientOptions {
   interceptors?: Interceptor[];
   /** A ready transport to use instead of opening a connection to `endpoint`, such as an in-memory one. */
   transport?: Transport;
-  /** Where the SDK logs. Default: silent, or stderr when `JUMPSTARTER_SDK_DEBUG=1`. */
+  /** Destination of the SDK's log records. Default: silent, or stderr when `JUMPSTARTER_SDK_DEBUG=1`. */
   logger?: Logger;
 }
 
@@ -92,7 +92,7 @@ export class JumpstarterClient implements AsyncDisposable {
   readonly namespace: string;
   /** Name of the client object, when known. */
   readonly clientName: string | undefined;
-  /** Where the SDK logs. */
+  /** Destination of the SDK's log records. */
   readonly logger: Logger;
 
   #token: string;
@@ -106,7 +106,7 @@ export class JumpstarterClient implements AsyncDisposable {
     }
     this.namespace = validateNamespace(requireString(options.namespace, "namespace"));
     this.#token = requireString(options.token, "token", "pass the client's bearer token, for example from its jmp config file");
-    this.clientName = options.clientName === undefined ? undefined : toResourceName(options.clientName, "clients", this.namespace).split("/")[3];
+    this.clientName = options.clientName === undefined ? undefined : shortId(toResourceName(options.clientName, "clients", this.namespace));
     this.logger = resolveLogger(options.logger);
     this.#runner = new CallRunner({ timeoutMs: options.timeoutMs });
 
@@ -181,7 +181,7 @@ export class JumpstarterClient implements AsyncDisposable {
   listLeases(query: LeaseQuery = {}, options?: CallOptions): PagedIterable<Lease> {
     const filter = validateFilter(query.filter, "filter");
     const tagFilter = validateFilter(query.tagFilter, "tagFilter");
-    // Unset lets the controller apply its default (hide ended leases); `false` asks for all of them.
+    // Unset lets the controller apply its default, which hides ended leases, and `false` requests all of them.
     const onlyActive = query.includeEnded === true ? false : undefined;
     const parent = `namespaces/${this.namespace}`;
     return new PagedIterable(
@@ -234,14 +234,10 @@ export class JumpstarterClient implements AsyncDisposable {
   /**
    * Asks the controller for a new token and uses it for every later call. The old token keeps
    * working until it expires. Persist the returned token, or it is lost when the process exits.
-   *
-   * @throws InvalidArgumentError when the client was created without `clientName`.
    */
   async rotateToken(options?: CallOptions): Promise<RotatedToken> {
-    if (!this.clientName) {
-      throw new InvalidArgumentError("cannot rotate the token: the client was created without clientName; pass the client's name.");
-    }
-    const parent = formatResourceName(this.namespace, "clients", this.clientName);
+    // The controller takes the namespace as parent and finds the client from the token.
+    const parent = `namespaces/${this.namespace}`;
     const response = await this.#runner.run({ operation: "rotate token", resource: parent }, options, (call) =>
       this.#rpc.rotateToken({ parent }, call),
     );

@@ -9,11 +9,11 @@ import {
   type UpdateLeaseRequest,
 } from "./generated.js";
 import { parseDurationMs, parseTime, toDurationMessage, toTimestampMessage, type DurationInput, type TimeInput } from "./duration.js";
-import { formatResourceName, toResourceName } from "./names.js";
+import { shortId, toResourceName } from "./names.js";
 import { buildSelector, labelKeyProblem, labelValueProblem, parseSelector, type SelectorObject } from "./selector.js";
 
 /**
- * What to lease. Give `selector` or `exporterName` (or both), and the time as `duration` alone,
+ * Request for a lease. Give `selector` or `exporterName` (or both), and the time as `duration` alone,
  * `beginTime` with `duration` or `endTime`, or `endTime` with `duration`.
  */
 export interface LeaseSpec {
@@ -69,7 +69,9 @@ export function buildCreateLeaseRequest(spec: LeaseSpec, namespace: string): Cre
   }
 
   const selector = normalizeSelector(spec.selector);
-  const exporterName = spec.exporterName === undefined ? undefined : toResourceName(spec.exporterName, "exporters", namespace);
+  // The controller looks exporter_name up as a bare id in the lease's namespace, so a full name is
+  // checked against this client's namespace and then reduced to its id.
+  const exporterName = spec.exporterName === undefined ? undefined : shortId(toResourceName(spec.exporterName, "exporters", namespace));
   if (!selector && !exporterName) {
     throw new InvalidArgumentError(
       'a lease needs a selector or an exporterName: pass selector: "board=rpi4" to match by labels, or exporterName: "rpi4-01" for one exporter.',
@@ -87,7 +89,7 @@ export function buildCreateLeaseRequest(spec: LeaseSpec, namespace: string): Cre
 
   let leaseId = "";
   if (spec.leaseId !== undefined) {
-    leaseId = toResourceName(spec.leaseId, "leases", namespace).split("/")[3]!;
+    leaseId = shortId(toResourceName(spec.leaseId, "leases", namespace));
   }
   return create(CreateLeaseRequestSchema, { parent: `namespaces/${namespace}`, leaseId, lease });
 }
@@ -214,9 +216,4 @@ function validateContext(context: Record<string, string> | undefined): Record<st
     }
   }
   return { ...context };
-}
-
-/** Formats the resource name of the client `clientName` in `namespace`. */
-export function clientResourceName(namespace: string, clientName: string): string {
-  return formatResourceName(namespace, "clients", clientName);
 }

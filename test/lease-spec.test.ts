@@ -16,7 +16,7 @@ describe("lease-spec", () => {
 
     it("expands the exporter name", () => {
       const request = buildCreateLeaseRequest({ exporterName: "rpi4-01", duration: 1000 }, "lab");
-      expect(request.lease?.exporterName).toBe("namespaces/lab/exporters/rpi4-01");
+      expect(request.lease?.exporterName).toBe("rpi4-01");
     });
 
     it("accepts begin and end without duration", () => {

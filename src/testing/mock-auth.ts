@@ -68,12 +68,12 @@ export class MockTokenAuthority {
   /**
    * Authenticates the request headers and returns the caller.
    *
-   * The checks run in the controller's order, each with the controller's status code:
-   * no `authorization` header is UNAUTHENTICATED; several headers or a value other than
-   * `Bearer <token>` is INVALID_ARGUMENT; a token that is not a JWT, has a bad signature, or has the
-   * wrong issuer, audience or subject is UNAUTHENTICATED; an expired token is UNKNOWN with
-   * `token is expired` in the message; a `jumpstarter-namespace` header that differs from the
-   * token's namespace is PERMISSION_DENIED `namespace mismatch`.
+   * The checks run in the controller's order, and each failure has the controller's status code:
+   * - no `authorization` header: UNAUTHENTICATED.
+   * - several headers, or a value other than `Bearer <token>`: INVALID_ARGUMENT.
+   * - not a JWT, a bad signature, or the wrong issuer, audience or subject: UNAUTHENTICATED.
+   * - an expired token: UNKNOWN, with `token is expired` in the message.
+   * - a `jumpstarter-namespace` header other than the token's namespace: PERMISSION_DENIED.
    */
   async authenticate(headers: Headers): Promise<MockCaller> {
     const authorization = headers.get("authorization");
@@ -132,8 +132,8 @@ export class MockTokenAuthority {
 }
 
 /**
- * Converts a signing key option to HS256 key bytes. A string is used as UTF-8 text; no key gives
- * 32 random bytes, so tokens from one mock controller never verify on another.
+ * Converts a signing key option to HS256 key bytes. A string is used as UTF-8 text. Without a key
+ * the result is 32 random bytes, so tokens from one mock controller do not verify on another.
  */
 export function signingKeyBytes(signingKey?: string | Uint8Array): Uint8Array {
   if (signingKey === undefined) return new Uint8Array(randomBytes(32));

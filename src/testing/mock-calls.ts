@@ -29,7 +29,7 @@ export interface MockCall {
   method: MockMethod;
   /** The decoded request message. */
   request: unknown;
-  /** Request headers with lowercase names; repeated headers are joined with ", ". */
+  /** Request headers with lowercase names. Repeated headers are joined with ", ". */
   headers: Record<string, string>;
   /** Arrival time on the controller's clock. */
   at: Date;

@@ -7,15 +7,18 @@ import { formatObjectName, objectIdProblem } from "./mock-names.js";
 export interface MockExporterSpec {
   /** Exporter id: the last segment of `namespaces/{namespace}/exporters/{id}`, such as `rpi4-01`. */
   name: string;
-  /** Kubernetes labels. Keys that start with `jumpstarter.dev/` are hidden unless a request asks for them. Default: none. */
-  labels?: Record<string, string>;
+  /**
+   * Kubernetes labels. Entries whose value is undefined are left out. Keys that start with
+   * `jumpstarter.dev/` are hidden unless the request sets `show_hidden_labels`. Default: none.
+   */
+  labels?: Readonly<Record<string, string | undefined>>;
   /** Whether the exporter is connected. Default: true, or false when `status` is OFFLINE. */
   online?: boolean;
   /** Reported status. Default: AVAILABLE when online, OFFLINE otherwise. */
   status?: ExporterStatus;
   /** Free-text detail of the status. Default: empty. */
   statusMessage?: string;
-  /** Whether new leases may use the exporter; a disabled one is skipped unless a lease sets `allow_disabled`. Default: true. */
+  /** Whether new leases may use the exporter. A disabled one is skipped unless the lease sets `allow_disabled`. Default: true. */
   enabled?: boolean;
 }
 
@@ -41,10 +44,12 @@ export function exporterFromSpec(spec: MockExporterSpec): MockExporter {
   const idProblem = objectIdProblem(spec.name);
   if (idProblem !== undefined) throw new RangeError(`invalid exporter name "${spec.name}": ${idProblem}`);
 
-  const labels = { ...spec.labels };
-  for (const [key, value] of Object.entries(labels)) {
+  const labels: Record<string, string> = {};
+  for (const [key, value] of Object.entries(spec.labels ?? {})) {
+    if (value === undefined) continue;
     const problem = labelKeyProblem(key) ?? labelValueProblem(value);
     if (problem !== undefined) throw new RangeError(`invalid label on exporter "${spec.name}": ${problem}`);
+    labels[key] = value;
   }
 
   const online = spec.online ?? spec.status !== ExporterStatus.OFFLINE;

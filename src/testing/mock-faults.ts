@@ -7,9 +7,9 @@ export interface MockFailure {
   message: string;
 }
 
-/** How long {@link MockFaults.stallNext} holds a call. */
+/** Length of a stall from {@link MockFaults.stallNext}. */
 export interface MockStall {
-  /** Time to hold the call in ms before handling it normally. Undefined holds it until the call is cancelled or the controller closes. */
+  /** Time in ms that the call waits before it is handled normally. When undefined, it waits until it is cancelled or the controller closes. */
   ms?: number;
 }
 
@@ -41,7 +41,7 @@ export class MockFaults {
     enqueue(this.stalls, method, count, stall);
   }
 
-  /** Adds `ms` of latency to every later call of `method`; 0 removes it. */
+  /** Adds `ms` of latency to every later call of `method`, or removes it when `ms` is 0. */
   delayAll(method: MockMethod, ms: number): void {
     if (!Number.isFinite(ms) || ms < 0) {
       throw new RangeError(`invalid latency ${ms} ms for ${method}: expected a finite number >= 0`);

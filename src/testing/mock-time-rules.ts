@@ -14,14 +14,14 @@ export interface LeaseTimes {
   beginTime?: Date | undefined;
   /** Requested end, only when the client gave one. The controller never derives it. */
   endTime?: Date | undefined;
-  /** Duration in ms, given or derived as `endTime - beginTime`; always positive. */
+  /** Duration in ms, given or derived as `endTime - beginTime`. It is always positive. */
   durationMs: number;
 }
 
 /**
  * Applies the controller's lease time rules and returns the completed fields.
  *
- * - begin + end gives `duration = end - begin`; a duration that is also given must agree.
+ * - begin + end gives `duration = end - begin`, and a duration that is also given must agree.
  * - end + duration gives `begin = end - duration`.
  * - duration alone, or begin + duration, is kept as given.
  * - The final duration must be present and positive.
