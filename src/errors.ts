@@ -258,6 +258,13 @@ export function toJumpstarterError(error: unknown, context: ErrorContext): Jumps
     );
   }
 
+  if (hasErrorCode(error, TLS_VERIFICATION_CODES)) {
+    return new JumpstarterError(
+      `${summary}. The controller's TLS certificate could not be verified; pass tls.ca with the CA bundle that signed it, or tls.insecure for a test setup.`,
+      { code: connectError.code, rawMessage, resource: context.resource, retryable: false, cause: connectError },
+    );
+  }
+
   return new type(hint ? `${summary}. ${hint}` : summary, {
     code: connectError.code,
     rawMessage,
@@ -282,15 +289,31 @@ const CONNECTION_ERROR_CODES = new Set([
   "ERR_HTTP2_ERROR",
 ]);
 
+// Node.js error codes of a TLS handshake that failed certificate verification.
+const TLS_VERIFICATION_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+
 /**
  * Tells whether `error` comes from a broken connection (refused, reset, GOAWAY), looking through
  * `cause` chains, as connect wraps the Node.js error in a `ConnectError`.
  */
 export function isConnectionError(error: unknown): boolean {
+  return hasErrorCode(error, CONNECTION_ERROR_CODES);
+}
+
+function hasErrorCode(error: unknown, codes: ReadonlySet<string>): boolean {
   for (let current = error, depth = 0; current !== undefined && current !== null && depth < 8; depth++) {
     if (typeof current !== "object") return false;
     const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && CONNECTION_ERROR_CODES.has(code)) return true;
+    if (typeof code === "string" && codes.has(code)) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;

@@ -5,7 +5,7 @@ export type SelectorOperator = "=" | "!=" | "in" | "notin" | "exists" | "!";
 
 /**
  * One requirement of a label selector. `values` is empty for `exists` and `!` (does not exist),
- * holds one value for `=` and `!=`, and one or more for `in` and `notin`.
+ * contains one value for `=` and `!=`, and one or more for `in` and `notin`.
  */
 export interface SelectorRequirement {
   key: string;

@@ -1,0 +1,87 @@
+import { generate } from "selfsigned";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { JumpstarterClient, JumpstarterError } from "../src/index.js";
+import { startMockController, type MockController } from "../src/testing/index.js";
+
+// A private CA and a server certificate for 127.0.0.1 that it signed, made fresh for this run.
+async function makeCertificates(): Promise<{ caCert: string; serverCert: string; serverKey: string }> {
+  const ca = await generate([{ name: "commonName", value: "Jumpstarter Test CA" }], {
+    keyType: "ec",
+    curve: "P-256",
+    algorithm: "sha256",
+    extensions: [
+      { name: "basicConstraints", cA: true, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
+    ],
+  });
+  const server = await generate([{ name: "commonName", value: "127.0.0.1" }], {
+    keyType: "ec",
+    curve: "P-256",
+    algorithm: "sha256",
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: "basicConstraints", cA: false },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
+      { name: "extKeyUsage", serverAuth: true },
+      { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }] },
+    ],
+  });
+  return { caCert: ca.cert, serverCert: server.cert, serverKey: server.private };
+}
+
+let mock: MockController;
+let caCert: string;
+
+beforeAll(async () => {
+  const certificates = await makeCertificates();
+  caCert = certificates.caCert;
+  mock = await startMockController({
+    namespace: "lab",
+    exporters: [{ name: "rpi4-01", labels: { board: "rpi4" } }],
+    tls: { cert: certificates.serverCert, key: certificates.serverKey },
+  });
+});
+
+afterAll(async () => {
+  await mock?.close();
+});
+
+async function getExporterWith(tls: ConstructorParameters<typeof JumpstarterClient>[0]["tls"]): Promise<unknown> {
+  const client = new JumpstarterClient({ endpoint: mock.endpoint, namespace: mock.namespace, token: mock.token, tls, timeoutMs: 5000 });
+  try {
+    return await client.getExporter("rpi4-01");
+  } catch (error) {
+    return error;
+  } finally {
+    await client.close();
+  }
+}
+
+describe("JumpstarterClient over TLS", () => {
+  describe("endpoint", () => {
+    it("treats host:port as TLS", () => {
+      expect(mock.endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
+    });
+  });
+
+  describe("tls.ca", () => {
+    it("trusts the private CA", async () => {
+      const exporter = await getExporterWith({ ca: caCert });
+      expect((exporter as { name: string }).name).toBe("namespaces/lab/exporters/rpi4-01");
+    });
+
+    it("rejects an unknown CA", async () => {
+      const error = await getExporterWith(undefined);
+      expect(error).toBeInstanceOf(JumpstarterError);
+      expect((error as JumpstarterError).retryable).toBe(false);
+      expect((error as Error).message).toContain("could not be verified; pass tls.ca");
+    });
+  });
+
+  describe("tls.insecure", () => {
+    it("skips verification but encrypts", async () => {
+      const exporter = await getExporterWith({ insecure: true });
+      expect((exporter as { name: string }).name).toBe("namespaces/lab/exporters/rpi4-01");
+    });
+  });
+});
