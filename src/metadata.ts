@@ -13,8 +13,11 @@ export const HEADER_NAME = "jumpstarter-name";
 export interface CallerIdentity {
   namespace: string;
   clientName?: string;
-  /** Returns the bearer token for the next call; it may wait for a rotation in progress. */
-  token(): string | Promise<string>;
+  /**
+   * Returns the bearer token for the next call to `method` (such as `RotateToken`); it may wait
+   * for a rotation in progress.
+   */
+  token(method: string): string | Promise<string>;
 }
 
 /**
@@ -23,7 +26,7 @@ export interface CallerIdentity {
  */
 export function createMetadataInterceptor(identity: CallerIdentity): Interceptor {
   return (next) => async (request) => {
-    const token = await identity.token();
+    const token = await identity.token(request.method.name);
     request.header.set(HEADER_AUTHORIZATION, `Bearer ${token}`);
     request.header.set(HEADER_KIND, "Client");
     request.header.set(HEADER_NAMESPACE, identity.namespace);
