@@ -2,7 +2,7 @@ import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { CallRunner, type CallOptions } from "./call.js";
-import { InvalidArgumentError } from "./errors.js";
+import { FailedPreconditionError, InvalidArgumentError, type JumpstarterError } from "./errors.js";
 import {
   ClientService,
   ListExportersRequestSchema,
@@ -15,6 +15,7 @@ import { resolveLogger, type Logger } from "./logger.js";
 import { createMetadataInterceptor } from "./metadata.js";
 import { formatResourceName, shortId, toResourceName, validateNamespace } from "./names.js";
 import { PagedIterable, type PaginationOptions } from "./pagination.js";
+import type { RetrySetting } from "./retry.js";
 import { parseSelector } from "./selector.js";
 import { createConnection, parseEndpoint, withInterceptors, type ConnectionOptions, type TlsOptions } from "./transport.js";
 
@@ -46,6 +47,13 @@ export interface JumpstarterClientOptions {
   transport?: Transport;
   /** Destination of the SDK's log records. Default: silent, or stderr when `JUMPSTARTER_SDK_DEBUG=1`. */
   logger?: Logger;
+  /**
+   * Retries after UNAVAILABLE or a broken connection, for calls that are safe to repeat: reads,
+   * each page of a listing, DeleteLease, and CreateLease with a `leaseId`. `false` sends every call
+   * once. Default: 8 attempts in total, waits drawn from [0, 100 ms) doubling up to 5,000 ms, all
+   * within the call's `timeoutMs`.
+   */
+  retry?: RetrySetting;
 }
 
 /** Options of {@link JumpstarterClient.getExporter}. */
@@ -108,7 +116,7 @@ export class JumpstarterClient implements AsyncDisposable {
     this.#token = requireString(options.token, "token", "pass the client's bearer token, for example from its jmp config file");
     this.clientName = options.clientName === undefined ? undefined : shortId(toResourceName(options.clientName, "clients", this.namespace));
     this.logger = resolveLogger(options.logger);
-    this.#runner = new CallRunner({ timeoutMs: options.timeoutMs });
+    this.#runner = new CallRunner({ timeoutMs: options.timeoutMs, retry: options.retry, logger: this.logger });
 
     const interceptors = [
       createMetadataInterceptor({ namespace: this.namespace, clientName: this.clientName, token: () => this.#token }),
@@ -134,7 +142,7 @@ export class JumpstarterClient implements AsyncDisposable {
    */
   async getExporter(name: string, options?: GetExporterOptions): Promise<Exporter> {
     const resource = toResourceName(name, "exporters", this.namespace);
-    return this.#runner.run({ operation: "get exporter", resource }, options, (call) =>
+    return this.#runner.run({ operation: "get exporter", resource, idempotent: true }, options, (call) =>
       this.#rpc.getExporter({ name: resource, showHiddenLabels: options?.showHiddenLabels ?? false }, call),
     );
   }
@@ -148,12 +156,12 @@ export class JumpstarterClient implements AsyncDisposable {
     const filter = validateFilter(query.filter, "filter");
     const showHiddenLabels = query.showHiddenLabels ?? false;
     const parent = `namespaces/${this.namespace}`;
+    // Each page is one retried call, so a failure in the middle resumes from the page it was fetching.
+    const context = { operation: "list exporters", resource: parent, idempotent: true };
     return new PagedIterable(
       async ({ pageToken, pageSize, signal }) => {
         const request = create(ListExportersRequestSchema, { parent, pageSize, pageToken, filter, showHiddenLabels });
-        const response = await this.#runner.run({ operation: "list exporters", resource: parent }, withSignal(options, signal), (call) =>
-          this.#rpc.listExporters(request, call),
-        );
+        const response = await this.#runner.run(context, withSignal(options, signal), (call) => this.#rpc.listExporters(request, call));
         return { items: response.exporters, nextPageToken: response.nextPageToken };
       },
       query,
@@ -169,7 +177,7 @@ export class JumpstarterClient implements AsyncDisposable {
    */
   async getLease(name: string, options?: CallOptions): Promise<Lease> {
     const resource = toResourceName(name, "leases", this.namespace);
-    return this.#runner.run({ operation: "get lease", resource }, options, (call) => this.#rpc.getLease({ name: resource }, call));
+    return this.#runner.run({ operation: "get lease", resource, idempotent: true }, options, (call) => this.#rpc.getLease({ name: resource }, call));
   }
 
   /**
@@ -184,12 +192,11 @@ export class JumpstarterClient implements AsyncDisposable {
     // Unset lets the controller apply its default, which hides ended leases, and `false` requests all of them.
     const onlyActive = query.includeEnded === true ? false : undefined;
     const parent = `namespaces/${this.namespace}`;
+    const context = { operation: "list leases", resource: parent, idempotent: true };
     return new PagedIterable(
       async ({ pageToken, pageSize, signal }) => {
         const request = create(ListLeasesRequestSchema, { parent, pageSize, pageToken, filter, tagFilter, onlyActive });
-        const response = await this.#runner.run({ operation: "list leases", resource: parent }, withSignal(options, signal), (call) =>
-          this.#rpc.listLeases(request, call),
-        );
+        const response = await this.#runner.run(context, withSignal(options, signal), (call) => this.#rpc.listLeases(request, call));
         return { items: response.leases, nextPageToken: response.nextPageToken };
       },
       query,
@@ -206,7 +213,11 @@ export class JumpstarterClient implements AsyncDisposable {
   async createLease(spec: LeaseSpec, options?: CallOptions): Promise<Lease> {
     const request = buildCreateLeaseRequest(spec, this.namespace);
     const resource = request.leaseId ? formatResourceName(this.namespace, "leases", request.leaseId) : request.parent;
-    return this.#runner.run({ operation: "create lease", resource }, options, (call) => this.#rpc.createLease(request, call));
+    // With a lease id, a second CreateLease cannot make a second lease, so it is safe to retry.
+    // NOTE: when a retried CreateLease meets its own lease from an attempt whose response was lost,
+    // it raises AlreadyExistsError; getLease(leaseId) then returns that lease.
+    const idempotent = request.leaseId !== "";
+    return this.#runner.run({ operation: "create lease", resource, idempotent }, options, (call) => this.#rpc.createLease(request, call));
   }
 
   /**
@@ -224,11 +235,16 @@ export class JumpstarterClient implements AsyncDisposable {
   /**
    * Releases a lease: the controller ends it and frees its exporter.
    *
-   * @throws FailedPreconditionError when the lease was already released.
+   * @throws FailedPreconditionError when the lease was already released. A retried attempt that
+   *   finds it released succeeds instead, because that is how a lost response to an earlier
+   *   attempt looks.
    */
   async deleteLease(name: string, options?: CallOptions): Promise<void> {
     const resource = toResourceName(name, "leases", this.namespace);
-    await this.#runner.run({ operation: "delete lease", resource }, options, (call) => this.#rpc.deleteLease({ name: resource }, call));
+    const context = { operation: "delete lease", resource, idempotent: true, recoverAfterRetry: releasedByEarlierAttempt };
+    await this.#runner.run(context, options, async (call) => {
+      await this.#rpc.deleteLease({ name: resource }, call);
+    });
   }
 
   /**
@@ -279,6 +295,13 @@ function validateFilter(filter: string | undefined, what: string): string {
   }
   parseSelector(filter);
   return filter;
+}
+
+// A retried DeleteLease whose first attempt released the lease, with the response lost, gets the
+// controller's FAILED_PRECONDITION `lease "<name>" has already been released`: the release worked.
+function releasedByEarlierAttempt(error: JumpstarterError): Promise<void> | undefined {
+  const released = error instanceof FailedPreconditionError && /has already been released/i.test(error.rawMessage);
+  return released ? Promise.resolve() : undefined;
 }
 
 function withSignal(options: CallOptions | undefined, iterationSignal: AbortSignal): CallOptions {

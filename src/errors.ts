@@ -265,6 +265,19 @@ export function toJumpstarterError(error: unknown, context: ErrorContext): Jumps
     );
   }
 
+  if (type === JumpstarterError && isConnectionError(error)) {
+    // A refused, reset or closed connection is the controller being unreachable, whatever code
+    // connect gave it (a reset comes as ABORTED or INTERNAL).
+    const unavailable = CODE_RULES[Code.Unavailable]!;
+    return new UnavailableError(`${summary}. ${unavailable.hint}`, {
+      code: Code.Unavailable,
+      rawMessage,
+      resource: context.resource,
+      retryable: true,
+      cause: connectError,
+    });
+  }
+
   return new type(hint ? `${summary}. ${hint}` : summary, {
     code: connectError.code,
     rawMessage,

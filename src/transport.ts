@@ -77,7 +77,11 @@ export function isLoopbackHost(host: string): boolean {
 
 /** Settings of the HTTP/2 connection. */
 export interface ConnectionOptions {
-  /** Interval of HTTP/2 PING frames that detect a dead connection, in milliseconds. Default 20,000 (as `jmp`). */
+  /**
+   * Interval of HTTP/2 PING frames that detect a dead connection, in milliseconds. Default 20,000
+   * (as `jmp`). PINGs go out while calls are open; a connection left idle for longer is checked
+   * with a PING before its next call and replaced if no answer comes.
+   */
   keepaliveIntervalMs?: number;
   /** Time to wait for a PING answer before the connection is dropped, in milliseconds. Default 15,000. */
   keepaliveTimeoutMs?: number;

@@ -69,6 +69,7 @@ describe("JumpstarterClient", () => {
       [{ endpoint: "ftp://host:1" }, /scheme must be https or http/],
       [{ endpoint: "http://10.1.2.3:8082" }, /refusing plaintext endpoint "http:\/\/10.1.2.3:8082"/],
       [{ timeoutMs: 0 }, /invalid timeoutMs 0/],
+      [{ retry: { maxAttempts: 0 } }, /invalid retry.maxAttempts 0/],
       [{ clientName: "Bad Name" }, /invalid client id "Bad Name"/],
     ])("rejects %j", (overrides, message) => {
       expect(() => newClient(overrides)).toThrow(InvalidArgumentError);
@@ -351,9 +352,15 @@ describe("JumpstarterClient", () => {
   });
 
   describe("faults", () => {
-    it("maps UNAVAILABLE to UnavailableError", async () => {
+    it("retries one UNAVAILABLE", async () => {
+      mock.failNext("GetExporter", 1, { code: Code.Unavailable, message: "controller restarting" });
+      await expect(client.getExporter("rpi4-01")).resolves.toMatchObject({ name: "namespaces/lab/exporters/rpi4-01" });
+      expect(mock.callsTo("GetExporter")).toHaveLength(2);
+    });
+
+    it("maps UNAVAILABLE to UnavailableError without retries", async () => {
       mock.failNext("GetLease", 1, { code: Code.Unavailable, message: "controller restarting" });
-      const error = await client.getLease("abc").catch((e: unknown) => e);
+      const error = await client.getLease("abc", { retry: false }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UnavailableError);
       expect((error as UnavailableError).retryable).toBe(true);
     });

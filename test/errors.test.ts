@@ -101,6 +101,23 @@ describe("errors", () => {
       const error = toJumpstarterError(new ConnectError("reset", Code.Internal, undefined, undefined, cause), context);
       expect(error.retryable).toBe(true);
     });
+
+    it.each([
+      ["ECONNRESET", Code.Aborted],
+      ["ERR_HTTP2_GOAWAY_SESSION", Code.Internal],
+    ])("maps connection error %s to UnavailableError", (nodeCode, code) => {
+      const cause = Object.assign(new Error("connection lost"), { code: nodeCode });
+      const error = toJumpstarterError(new ConnectError("connection lost", code, undefined, undefined, cause), context);
+      expect(error).toBeInstanceOf(UnavailableError);
+      expect(error.code).toBe(Code.Unavailable);
+      expect(error.message).toContain("unreachable or restarting");
+    });
+
+    it("keeps a specific class over a connection cause", () => {
+      const cause = Object.assign(new Error("reset"), { code: "ECONNRESET" });
+      const error = toJumpstarterError(new ConnectError("too slow", Code.DeadlineExceeded, undefined, undefined, cause), context);
+      expect(error).toBeInstanceOf(DeadlineExceededError);
+    });
   });
 
   describe("isJumpstarterError", () => {

@@ -81,6 +81,8 @@ export interface MockController {
   readonly token: string;
   /** Every RPC received, oldest first, logged before authentication and faults. */
   readonly calls: readonly MockCall[];
+  /** Number of HTTP/2 connections accepted since start, restarts included; one client that multiplexes adds one. */
+  readonly connectionsAccepted: number;
 
   /** Returns the logged calls of one method, oldest first. */
   callsTo(method: MockMethod): MockCall[];
@@ -161,6 +163,7 @@ class RunningMockController implements MockController {
   readonly calls: MockCall[] = [];
   token = "";
   port: number;
+  connectionsAccepted = 0;
 
   private readonly now: () => Date;
   private readonly tls: { cert: string; key: string } | undefined;
@@ -340,6 +343,7 @@ class RunningMockController implements MockController {
     });
     server.on("session", (session: http2.ServerHttp2Session) => {
       this.sessions.add(session);
+      this.connectionsAccepted++;
       session.once("close", () => this.sessions.delete(session));
       // A client that resets its connection is part of what tests exercise, not a server fault.
       session.on("error", () => {});
