@@ -49,7 +49,7 @@ function formatTable(exporters: Exporter[]): string {
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n");
 }
 
-/** The status name in lowercase with hyphens, such as `lease-ready`. */
+/** Formats the exporter's status in lowercase with hyphens, such as `lease-ready`. */
 function statusText(exporter: Exporter): string {
   return ExporterStatus[exporter.status].toLowerCase().replaceAll("_", "-");
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Packs the package as `npm publish` would, installs the tarball into a fresh project in a temporary
 # folder, and there runs scripts/consumer/smoke.mjs with Node and type-checks, compiles and runs
-# scripts/consumer/check.ts with tsc. This catches what the in-repo tests cannot see because they
-# import src/: a file missing from `files`, a wrong `exports` path, a runtime import that is only a
-# dev dependency, or declarations that do not type-check in a consumer's strict project.
+# scripts/consumer/check.ts with tsc. The in-repo tests import src/, so they cannot catch what this
+# catches: a file missing from `files`, a wrong `exports` path, a runtime import that is only a dev
+# dependency, or declarations that do not type-check in a consumer's strict project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD

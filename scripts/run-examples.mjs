@@ -47,7 +47,9 @@ for (const { file, args } of RUN) {
     continue;
   }
   failed += 1;
-  const reason = code === 0 ? "printed nothing" : code === null ? `timed out after ${TIMEOUT_MS} ms` : `exited with code ${code}`;
+  let reason = `exited with code ${code}`;
+  if (code === 0) reason = "printed nothing";
+  if (code === null) reason = `timed out after ${TIMEOUT_MS} ms`;
   console.log(`FAIL  ${label} ${reason} (${seconds} s); its output:\n${output}`);
 }
 

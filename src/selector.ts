@@ -10,7 +10,7 @@ export type SelectorOperator = "=" | "!=" | "in" | "notin" | "exists" | "!";
 export interface SelectorRequirement {
   /** Label key, such as `board` or `example.com/arch`. */
   key: string;
-  /** How the label's value is compared with `values`. */
+  /** Comparison between the label's value and `values`. */
   operator: SelectorOperator;
   /** Values to compare with; empty for `exists` and `!`. */
   values: string[];
