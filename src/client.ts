@@ -82,6 +82,7 @@ export interface LeaseQuery extends PaginationOptions {
 
 /** A token issued by `rotateToken()`. */
 export interface RotatedToken {
+  /** The new bearer token, which the client already uses for later calls. */
   token: string;
   /** Expiry that the controller reported, when it reported one. */
   expiresAt: Date | undefined;

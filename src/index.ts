@@ -1,3 +1,10 @@
+/**
+ * TypeScript client for the Jumpstarter controller's `jumpstarter.client.v1.ClientService`: list
+ * exporters, create, read, update and release leases, and rotate the client's token.
+ *
+ * @packageDocumentation
+ * @module @jumpstarter/sdk
+ */
 // Public API of @jumpstarter/sdk, user-facing symbols first.
 export {
   JumpstarterClient,
@@ -74,3 +81,31 @@ export {
   LeaseSchema,
   ClientService,
 } from "./generated.js";
+// Messages of ClientService, for calling it through a connect client of your own.
+export {
+  type Time,
+  type GetExporterRequest,
+  type ListExportersRequest,
+  type ListExportersResponse,
+  type GetLeaseRequest,
+  type ListLeasesRequest,
+  type ListLeasesResponse,
+  type CreateLeaseRequest,
+  type UpdateLeaseRequest,
+  type DeleteLeaseRequest,
+  type RotateTokenRequest,
+  type RotateTokenResponse,
+  GetExporterRequestSchema,
+  ListExportersRequestSchema,
+  ListExportersResponseSchema,
+  GetLeaseRequestSchema,
+  ListLeasesRequestSchema,
+  ListLeasesResponseSchema,
+  CreateLeaseRequestSchema,
+  UpdateLeaseRequestSchema,
+  DeleteLeaseRequestSchema,
+  RotateTokenRequestSchema,
+  RotateTokenResponseSchema,
+} from "./generated.js";
+export type { PageFetcher } from "./pagination.js";
+export type { ParsedEndpoint } from "./transport.js";

@@ -37,7 +37,7 @@ export interface LeaseSpec {
   leaseId?: string;
 }
 
-/** Fields that {@link buildUpdateLeaseRequest} can change; at least one is required. */
+/** Fields that {@link JumpstarterClient.updateLease} can change; at least one is required. */
 export interface LeaseChanges {
   /** New total duration of the lease, counted from its begin time. */
   duration?: DurationInput;

@@ -3,9 +3,13 @@
  * a message and optional structured fields; tokens are never passed to it.
  */
 export interface Logger {
+  /** Records detail for troubleshooting. */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Records a normal event worth knowing about. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Records a problem that the SDK worked around. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** Records a failure. */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 

@@ -5,8 +5,11 @@ export type ResourceKind = "exporters" | "leases" | "clients";
 
 /** The parts of a resource name such as `namespaces/lab/leases/0193...`. */
 export interface ResourceName {
+  /** Kubernetes namespace, such as `lab`. */
   namespace: string;
+  /** Collection, such as `leases`. */
   kind: ResourceKind;
+  /** Short id within the collection, such as `rpi4-01`. */
   id: string;
 }
 

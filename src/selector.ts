@@ -8,13 +8,17 @@ export type SelectorOperator = "=" | "!=" | "in" | "notin" | "exists" | "!";
  * contains one value for `=` and `!=`, and one or more for `in` and `notin`.
  */
 export interface SelectorRequirement {
+  /** Label key, such as `board` or `example.com/arch`. */
   key: string;
+  /** Comparison between the label's value and `values`. */
   operator: SelectorOperator;
+  /** Values to compare with; empty for `exists` and `!`. */
   values: string[];
 }
 
 /** A parsed label selector: every requirement must match (comma means AND). */
 export interface ParsedSelector {
+  /** Requirements in the order they were written. */
   requirements: SelectorRequirement[];
 }
 

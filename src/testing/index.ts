@@ -1,5 +1,10 @@
-// Public entry point of `@jumpstarter/sdk/testing`: an embedded mock controller for tests, examples
-// and benchmarks.
+/**
+ * An embedded mock controller: a real gRPC server on 127.0.0.1 that behaves as the Jumpstarter
+ * controller does, with controls to inject faults, set its clock and shape its exporters and leases.
+ *
+ * @packageDocumentation
+ * @module @jumpstarter/sdk/testing
+ */
 export {
   startMockController,
   type MockController,

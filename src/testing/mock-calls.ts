@@ -26,6 +26,7 @@ export const MOCK_METHODS: readonly MockMethod[] = [
  * so that a call that failed or was rejected still appears.
  */
 export interface MockCall {
+  /** RPC method name, such as `GetLease`. */
   method: MockMethod;
   /** The decoded request message. */
   request: unknown;

@@ -26,7 +26,12 @@ export interface MockControllerOptions {
   /** TCP port on 127.0.0.1. Default: 0, an ephemeral port. */
   port?: number;
   /** PEM certificate and key. When set, the server speaks HTTP/2 over TLS (ALPN `h2`) instead of plaintext h2c. */
-  tls?: { cert: string; key: string };
+  tls?: {
+    /** PEM certificate chain that the server presents. */
+    cert: string;
+    /** PEM private key of the certificate. */
+    key: string;
+  };
   /** Clock for every timestamp, lease time and token expiry. Default: `() => new Date()`. */
   now?: () => Date;
   /** HS256 key for tokens, as UTF-8 text or bytes. Default: 32 random bytes. */
@@ -53,7 +58,9 @@ export interface MockLeaseRequest {
   exporterName?: string;
   /** Duration in ms. It may be left out when both `beginTime` and `endTime` are set. */
   durationMs?: number;
+  /** Requested begin time. Default: none, so the lease begins when it takes an exporter. */
   beginTime?: Date;
+  /** Requested end time. Default: none, so the end follows from the begin time and `durationMs`. */
   endTime?: Date;
   /** Lease id. Default: a generated UUIDv7. */
   leaseId?: string;
@@ -73,7 +80,9 @@ export interface MockRestartOptions {
 export interface MockController {
   /** `http://127.0.0.1:PORT` for plaintext, or `127.0.0.1:PORT` with `tls`, because a bare host:port means TLS. */
   readonly endpoint: string;
+  /** TCP port on 127.0.0.1 that the controller listens on. */
   readonly port: number;
+  /** Kubernetes namespace of the controller's exporters, leases and clients. */
   readonly namespace: string;
   /** Name of the default client. */
   readonly clientName: string;
@@ -107,7 +116,7 @@ export interface MockController {
 
   /** Sets the time in ms from a lease taking an exporter to Ready, for leases that take one later. */
   setReadyDelay(ms: number): void;
-  /** Sets the lifetime in ms of tokens that RotateToken and {@link issueToken} issue later. */
+  /** Sets the lifetime in ms of tokens that RotateToken and {@link MockController.issueToken} issue later. */
   setTokenLifetime(ms: number): void;
   /** Signs a token, by default for the default client with the current lifetime. */
   issueToken(options?: MockTokenOptions): Promise<string>;

@@ -24,11 +24,17 @@ export interface MockExporterSpec {
 
 /** State of one exporter in the mock controller, as {@link MockController.exporters} returns it. */
 export interface MockExporter {
+  /** Exporter id, such as `rpi4-01`. */
   name: string;
+  /** Labels that selectors match, hidden ones included. */
   labels: Record<string, string>;
+  /** Whether the exporter is connected to the controller. */
   online: boolean;
+  /** Status that the controller reports for the exporter. */
   status: ExporterStatus;
+  /** Text that accompanies `status`; empty when there is none. */
   statusMessage: string;
+  /** Whether leases may take the exporter without `allowDisabled`. */
   enabled: boolean;
 }
 

@@ -1,13 +1,15 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { MockMethod } from "./mock-calls.js";
 
-/** Error that {@link MockFaults.failNext} makes a call return. */
+/** Error that {@link MockController.failNext} makes a call return. */
 export interface MockFailure {
+  /** gRPC status code that the call ends with. */
   code: Code;
+  /** Error message that the call ends with, as the controller would send it. */
   message: string;
 }
 
-/** Length of a stall from {@link MockFaults.stallNext}. */
+/** Length of a stall from {@link MockController.stallNext}. */
 export interface MockStall {
   /** Time in ms that the call waits before it is handled normally. When undefined, it waits until it is cancelled or the controller closes. */
   ms?: number;

@@ -20,41 +20,57 @@ export const file_jumpstarter_v1_common: GenFile = /*@__PURE__*/
  */
 export enum ExporterStatus {
   /**
+   * The exporter reported no status.
+   *
    * @generated from enum value: EXPORTER_STATUS_UNSPECIFIED = 0;
    */
   UNSPECIFIED = 0,
 
   /**
+   * The exporter is not connected to the controller.
+   *
    * @generated from enum value: EXPORTER_STATUS_OFFLINE = 1;
    */
   OFFLINE = 1,
 
   /**
+   * The exporter is connected and free to be leased.
+   *
    * @generated from enum value: EXPORTER_STATUS_AVAILABLE = 2;
    */
   AVAILABLE = 2,
 
   /**
+   * The exporter is running its before-lease hook for a new lease.
+   *
    * @generated from enum value: EXPORTER_STATUS_BEFORE_LEASE_HOOK = 3;
    */
   BEFORE_LEASE_HOOK = 3,
 
   /**
+   * The exporter is leased and ready for the lease's client.
+   *
    * @generated from enum value: EXPORTER_STATUS_LEASE_READY = 4;
    */
   LEASE_READY = 4,
 
   /**
+   * The exporter is running its after-lease hook for a lease that ended.
+   *
    * @generated from enum value: EXPORTER_STATUS_AFTER_LEASE_HOOK = 5;
    */
   AFTER_LEASE_HOOK = 5,
 
   /**
+   * The before-lease hook failed.
+   *
    * @generated from enum value: EXPORTER_STATUS_BEFORE_LEASE_HOOK_FAILED = 6;
    */
   BEFORE_LEASE_HOOK_FAILED = 6,
 
   /**
+   * The after-lease hook failed.
+   *
    * @generated from enum value: EXPORTER_STATUS_AFTER_LEASE_HOOK_FAILED = 7;
    */
   AFTER_LEASE_HOOK_FAILED = 7,
