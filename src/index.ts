@@ -15,7 +15,7 @@ export {
   type RotatedToken,
 } from "./client.js";
 export { type CallOptions, DEFAULT_TIMEOUT_MS } from "./call.js";
-export { type RetryOptions, type RetrySetting, DEFAULT_RETRY_POLICY } from "./retry.js";
+export { type RetryOptions, type RetrySetting, type RetryPolicy, DEFAULT_RETRY_POLICY } from "./retry.js";
 export { PagedIterable, type Page, type PaginationOptions, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./pagination.js";
 export {
   type LeaseSpec,
