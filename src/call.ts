@@ -1,5 +1,5 @@
 import type { CallOptions as ConnectCallOptions } from "@connectrpc/connect";
-import { ClientClosedError, InvalidArgumentError, toJumpstarterError } from "./errors.js";
+import { ClientClosedError, InvalidArgumentError, toJumpstarterError, type JumpstarterError } from "./errors.js";
 
 /** Options that every client method accepts as its last argument. */
 export interface CallOptions {
@@ -43,10 +43,20 @@ export class CallRunner {
   readonly #defaultTimeoutMs: number;
   readonly #closed = new AbortController();
   readonly #describeTokenExpiry: () => Date | undefined;
+  readonly #retryAfterAuthFailure: (error: JumpstarterError) => Promise<boolean>;
 
-  constructor(options: { timeoutMs?: number; tokenExpiresAt?: () => Date | undefined }) {
+  /**
+   * @param options.retryAfterAuthFailure decides, after an authentication failure, whether the
+   *   call is sent once more (a token provider returned a new token). Default: never.
+   */
+  constructor(options: {
+    timeoutMs?: number;
+    tokenExpiresAt?: () => Date | undefined;
+    retryAfterAuthFailure?: (error: JumpstarterError) => Promise<boolean>;
+  }) {
     this.#defaultTimeoutMs = validateTimeoutMs(options.timeoutMs) ?? DEFAULT_TIMEOUT_MS;
     this.#describeTokenExpiry = options.tokenExpiresAt ?? (() => undefined);
+    this.#retryAfterAuthFailure = options.retryAfterAuthFailure ?? (async () => false);
   }
 
   /** Aborted when the client closes; waits and timers listen to it. */
@@ -81,7 +91,12 @@ export class CallRunner {
    * Runs one RPC. `rpc` receives the connect call options to pass through; failures are rethrown
    * as `JumpstarterError`, except an abort by the caller, which rejects with the signal's reason.
    */
-  async run<T>(context: CallContext, options: CallOptions | undefined, rpc: (callOptions: ConnectCallOptions) => Promise<T>): Promise<T> {
+  async run<T>(
+    context: CallContext,
+    options: CallOptions | undefined,
+    rpc: (callOptions: ConnectCallOptions) => Promise<T>,
+    authRetried = false,
+  ): Promise<T> {
     this.assertOpen(context);
     const timeoutMs = validateTimeoutMs(options?.timeoutMs) ?? this.#defaultTimeoutMs;
     const callerSignal = options?.signal;
@@ -93,7 +108,10 @@ export class CallRunner {
     } catch (error) {
       if (callerSignal?.aborted) throw callerSignal.reason;
       if (this.#closed.signal.aborted) throw this.#closed.signal.reason;
-      throw toJumpstarterError(error, { ...context, tokenExpiresAt: this.#describeTokenExpiry() });
+      const failure = toJumpstarterError(error, { ...context, tokenExpiresAt: this.#describeTokenExpiry() });
+      // Sent once more, at most, and only when the token provider returned a different token.
+      if (!authRetried && (await this.#retryAfterAuthFailure(failure))) return this.run(context, options, rpc, true);
+      throw failure;
     }
   }
 }

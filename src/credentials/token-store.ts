@@ -1,0 +1,21 @@
+/**
+ * Shared storage of a client's token, such as a `jmp` client config file, which other processes
+ * may rotate as well. The token manager checks it before rotating and writes rotated tokens to it.
+ */
+export interface TokenStore {
+  /** Where the token is stored, for log messages, such as the file's path. Never the token. */
+  readonly location: string;
+  /**
+   * Returns the stored token when another writer changed it since this store last read or wrote
+   * it, else `undefined`.
+   */
+  readChanged(): Promise<string | undefined>;
+  /**
+   * Stores `token` unless another writer changed the stored token first, and returns the token that
+   * is stored afterwards: `token`, or the other writer's.
+   */
+  save(token: string): Promise<string>;
+}
+
+/** Key of the internal client option that carries a {@link TokenStore}; not part of the public API. */
+export const TOKEN_STORE: unique symbol = Symbol("jumpstarter.tokenStore");
