@@ -1,4 +1,4 @@
-import type { CallOptions as ConnectCallOptions } from "@connectrpc/connect";
+import { createContextValues, type CallOptions as ConnectCallOptions, type ContextValues } from "@connectrpc/connect";
 import { ClientClosedError, InvalidArgumentError, toJumpstarterError, type JumpstarterError } from "./errors.js";
 
 /** Options that every client method accepts as its last argument. */
@@ -43,16 +43,17 @@ export class CallRunner {
   readonly #defaultTimeoutMs: number;
   readonly #closed = new AbortController();
   readonly #describeTokenExpiry: () => Date | undefined;
-  readonly #retryAfterAuthFailure: (error: JumpstarterError) => Promise<boolean>;
+  readonly #retryAfterAuthFailure: (error: JumpstarterError, context: ContextValues) => Promise<boolean>;
 
   /**
-   * @param options.retryAfterAuthFailure decides, after an authentication failure, whether the
-   *   call is sent once more (a token provider returned a new token). Default: never.
+   * @param options.retryAfterAuthFailure decides, after a failure, whether the call is sent once
+   *   more (a token provider returned a new token). It gets the failed call's context values, in
+   *   which interceptors recorded what they sent. Default: never.
    */
   constructor(options: {
     timeoutMs?: number;
     tokenExpiresAt?: () => Date | undefined;
-    retryAfterAuthFailure?: (error: JumpstarterError) => Promise<boolean>;
+    retryAfterAuthFailure?: (error: JumpstarterError, context: ContextValues) => Promise<boolean>;
   }) {
     this.#defaultTimeoutMs = validateTimeoutMs(options.timeoutMs) ?? DEFAULT_TIMEOUT_MS;
     this.#describeTokenExpiry = options.tokenExpiresAt ?? (() => undefined);
@@ -103,14 +104,15 @@ export class CallRunner {
     callerSignal?.throwIfAborted();
 
     const signal = callerSignal ? AbortSignal.any([callerSignal, this.#closed.signal]) : this.#closed.signal;
+    const contextValues = createContextValues();
     try {
-      return await rpc({ signal, timeoutMs, headers: options?.headers });
+      return await rpc({ signal, timeoutMs, headers: options?.headers, contextValues });
     } catch (error) {
       if (callerSignal?.aborted) throw callerSignal.reason;
       if (this.#closed.signal.aborted) throw this.#closed.signal.reason;
       const failure = toJumpstarterError(error, { ...context, tokenExpiresAt: this.#describeTokenExpiry() });
       // Sent once more, at most, and only when the token provider returned a different token.
-      if (!authRetried && (await this.#retryAfterAuthFailure(failure))) return this.run(context, options, rpc, true);
+      if (!authRetried && (await this.#retryAfterAuthFailure(failure, contextValues))) return this.run(context, options, rpc, true);
       throw failure;
     }
   }

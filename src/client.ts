@@ -16,7 +16,7 @@ import {
 } from "./generated.js";
 import { buildCreateLeaseRequest, buildUpdateLeaseRequest, type LeaseChanges, type LeaseSpec } from "./lease-spec.js";
 import { resolveLogger, type Logger } from "./logger.js";
-import { createMetadataInterceptor } from "./metadata.js";
+import { SENT_TOKEN, createMetadataInterceptor } from "./metadata.js";
 import { formatResourceName, shortId, toResourceName, validateNamespace } from "./names.js";
 import { PagedIterable, type PaginationOptions } from "./pagination.js";
 import { parseSelector } from "./selector.js";
@@ -138,7 +138,7 @@ export class JumpstarterClient implements AsyncDisposable {
     this.#runner = new CallRunner({
       timeoutMs: options.timeoutMs,
       tokenExpiresAt: () => this.#tokens.expiresAt,
-      retryAfterAuthFailure: (error) => this.#tokens.refreshAfterAuthFailure(error),
+      retryAfterAuthFailure: (error, context) => this.#tokens.refreshAfterAuthFailure(error, context.get(SENT_TOKEN)),
     });
 
     const interceptors = [

@@ -180,16 +180,19 @@ export class TokenManager {
   }
 
   /**
-   * Decides whether a call that failed with `error` should be sent once more. Only a client with a
-   * token provider can recover: after an authentication failure the provider is asked with
-   * `forceRefresh: true`, and the answer is `true` only when it returned a different token.
+   * Decides whether a call that was sent with `sentToken` and failed with `error` should be sent
+   * once more. Only a client with a token provider can recover from an authentication failure. The
+   * answer is `true` when the token has changed since the call was sent, or when the provider,
+   * asked with `forceRefresh: true`, returns a different one.
    */
-  async refreshAfterAuthFailure(error: unknown): Promise<boolean> {
+  async refreshAfterAuthFailure(error: unknown, sentToken: string | undefined): Promise<boolean> {
     if (this.#provider === undefined || this.#state.phase === "closed") return false;
     // TokenExpiredError is an UnauthenticatedError too.
-    if (!(error instanceof UnauthenticatedError)) return false;
+    // Without a sent token the call never reached the controller, for example because the provider failed.
+    if (!(error instanceof UnauthenticatedError) || sentToken === undefined) return false;
 
-    const before = this.#held?.token;
+    const changed = (): boolean => this.#held !== undefined && this.#held.token !== sentToken;
+    if (changed()) return true;
     const state = this.#state;
     const flight = state.phase === "renewing" ? state.flight : this.#begin("force", false);
     try {
@@ -197,7 +200,7 @@ export class TokenManager {
     } catch {
       return false;
     }
-    return this.#held !== undefined && this.#held.token !== before;
+    return changed();
   }
 
   /** Stops the timer and every later renewal. A renewal in flight is left to fail with the closed client. */
