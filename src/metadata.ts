@@ -32,7 +32,8 @@ export interface CallerIdentity {
  */
 export function createMetadataInterceptor(identity: CallerIdentity): Interceptor {
   return (next) => async (request) => {
-    const token = await identity.token(request.method.name);
+    // A call that waits for a token rotation still ends at its deadline or when it is cancelled.
+    const token = await untilAborted(identity.token(request.method.name), request.signal);
     request.header.set(HEADER_AUTHORIZATION, `Bearer ${token}`);
     request.contextValues.set(SENT_TOKEN, token);
     request.header.set(HEADER_KIND, "Client");
@@ -40,4 +41,14 @@ export function createMetadataInterceptor(identity: CallerIdentity): Interceptor
     if (identity.clientName) request.header.set(HEADER_NAME, identity.clientName);
     return next(request);
   };
+}
+
+function untilAborted<T>(value: T | Promise<T>, signal: AbortSignal): T | Promise<T> {
+  if (!(value instanceof Promise)) return value;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    value.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

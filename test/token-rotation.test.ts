@@ -3,6 +3,7 @@ import { Code } from "@connectrpc/connect";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   DEFAULT_RENEW_BEFORE_MS,
+  DeadlineExceededError,
   JumpstarterClient,
   TokenExpiredError,
   readTokenTimes,
@@ -233,6 +234,16 @@ describe("JumpstarterClient token rotation", () => {
       await client.getExporter("rpi4-01");
       expect(mock!.callsTo("RotateToken")).toHaveLength(1);
       expect(logger.at("warn")).toHaveLength(1);
+    });
+
+    it("ends a waiting call at its deadline", async () => {
+      await startMock(HOUR);
+      const nearlyExpired = await mock!.issueToken({ lifetimeMs: HOUR, issuedAt: new Date(Date.now() - HOUR + 20_000) });
+      const client = newClient({ token: nearlyExpired });
+      mock!.stallNext("RotateToken", 1);
+
+      await expect(client.getExporter("rpi4-01", { timeoutMs: 200 })).rejects.toBeInstanceOf(DeadlineExceededError);
+      expect(mock!.callsTo("GetExporter")).toHaveLength(0);
     });
 
     it("raises TokenExpiredError with the expiry", async () => {

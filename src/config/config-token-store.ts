@@ -1,4 +1,5 @@
 import type { TokenStore } from "../credentials/token-store.js";
+import { withFileLock, type FileLockOptions } from "./file-lock.js";
 import { readTokenFromFile, writeTokenToFile, type WriteBackFileSystem } from "./token-write-back.js";
 
 /**
@@ -8,16 +9,22 @@ import { readTokenFromFile, writeTokenToFile, type WriteBackFileSystem } from ".
 export class ConfigFileTokenStore implements TokenStore {
   readonly location: string;
   readonly #fileSystem: WriteBackFileSystem | undefined;
+  readonly #lock: FileLockOptions | undefined;
   #synced: string;
 
   /**
    * @param file path of the client config file.
    * @param loaded the token that was read from the file when the client was created.
    */
-  constructor(file: string, loaded: string, fileSystem?: WriteBackFileSystem) {
+  constructor(file: string, loaded: string, options: { fileSystem?: WriteBackFileSystem; lock?: FileLockOptions } = {}) {
     this.location = file;
     this.#synced = loaded;
-    this.#fileSystem = fileSystem;
+    this.#fileSystem = options.fileSystem;
+    this.#lock = options.lock;
+  }
+
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return withFileLock(this.location, task, this.#lock);
   }
 
   async readChanged(): Promise<string | undefined> {

@@ -78,6 +78,8 @@ interface Renewal {
   held: HeldToken;
   /** Set when the client switches to a token from RotateToken, so `onTokenRotated` must hear of it. */
   rotated?: RotatedToken;
+  /** What to log once the client has switched, when the token came from the store. */
+  note?: string;
 }
 
 /** The RPC method that must use the current token as it is, because it is how tokens are renewed. */
@@ -259,17 +261,23 @@ export class TokenManager {
       return { held: this.#hold(provided.token, provided.expiresAt) };
     }
 
+    if (this.#store === undefined) {
+      const rotated = await send();
+      return { held: this.#hold(rotated.token, rotated.expiresAt), rotated };
+    }
+    // Processes that share the store rotate one at a time, so the later ones find the new token.
+    return this.#store.exclusive(() => this.#rotateWithStore(automatic, send));
+  }
+
+  async #rotateWithStore(automatic: boolean, send: () => Promise<RotatedToken>): Promise<Renewal> {
     // An explicit rotateToken() asks for a new token, so only automatic renewals look for one in the store.
     const adopted = automatic ? await this.#adoptStoredToken() : undefined;
-    if (adopted !== undefined) return { held: adopted };
+    if (adopted !== undefined) return { held: adopted, note: "loaded the token that another process wrote to the config file" };
 
     const rotated = await send();
     const stored = await this.#saveToStore(rotated.token);
     if (stored !== rotated.token) {
-      this.#logger.info("token rotated, but another process wrote a newer token to the config file first; using that one", {
-        file: this.#store?.location,
-      });
-      return { held: this.#hold(stored, undefined) };
+      return { held: this.#hold(stored, undefined), note: "token rotated, but another process wrote a newer token to the config file first; using that one" };
     }
     return { held: this.#hold(rotated.token, rotated.expiresAt), rotated };
   }
@@ -287,6 +295,7 @@ export class TokenManager {
         : { phase: "waiting" };
     this.#schedule();
 
+    if (renewal.note !== undefined) this.#logger.info(renewal.note, { file: this.#store?.location });
     if (renewal.rotated !== undefined) {
       this.#logger.info("rotated the client token", { expiresAt: renewal.rotated.expiresAt?.toISOString() });
       await this.#notifyRotated(renewal.rotated, automatic);
@@ -351,7 +360,6 @@ export class TokenManager {
 
     const held = this.#hold(stored, undefined);
     if (this.#isDue(held, this.#now())) return undefined;
-    this.#logger.info("loaded the token that another process wrote to the config file", { file: this.#store.location });
     return held;
   }
 

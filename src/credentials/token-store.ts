@@ -1,10 +1,13 @@
 /**
  * Shared storage of a client's token, such as a `jmp` client config file, which other processes
- * may rotate as well. The token manager checks it before rotating and writes rotated tokens to it.
+ * may rotate as well. The token manager rotates while it holds the store's lock, checks the store
+ * before rotating, and writes rotated tokens to it.
  */
 export interface TokenStore {
   /** Where the token is stored, for log messages, such as the file's path. Never the token. */
   readonly location: string;
+  /** Runs `task` while no other user of the store runs one, across processes, and returns its result. */
+  exclusive<T>(task: () => Promise<T>): Promise<T>;
   /**
    * Returns the stored token when another writer changed it since this store last read or wrote
    * it, else `undefined`.
