@@ -168,10 +168,10 @@ export class JumpstarterClient implements AsyncDisposable {
   }
 
   /**
-   * Creates a client from the configuration that `jmp` writes: `clients/<alias>.yaml` in
-   * `$JMP_CLIENT_CONFIG_HOME`, `$XDG_CONFIG_HOME/jumpstarter` or `~/.config/jumpstarter`; with no
-   * alias, the environment (`JMP_NAMESPACE`, `JMP_NAME`, `JMP_ENDPOINT`, `JMP_TOKEN`) or the
-   * current client of `config.yaml`. Rotated tokens are written back to the file unless
+   * Creates a client from the configuration that `jmp` writes, `clients/<alias>.yaml` in
+   * `$JMP_CLIENT_CONFIG_HOME`, `$XDG_CONFIG_HOME/jumpstarter` or `~/.config/jumpstarter`. With no
+   * alias, it uses the environment (`JMP_NAMESPACE`, `JMP_NAME`, `JMP_ENDPOINT`, `JMP_TOKEN`) or
+   * the current client of `config.yaml`. Rotated tokens are written back to the file unless
    * `writeBack: false`. See `loadClientConfig` for every rule.
    *
    * @throws ConfigError naming the file and the key when the configuration is missing or invalid.
@@ -293,8 +293,8 @@ export class JumpstarterClient implements AsyncDisposable {
   /**
    * Asks the controller for a new token and uses it for every later call, or joins an automatic
    * rotation in flight. The old token keeps working until it expires. `onTokenRotated` is awaited,
-   * and a client from a config file writes the token back to it; otherwise persist the returned
-   * token, or it is lost when the process exits.
+   * and a client from a config file writes the token back to the file. Other callers must persist
+   * the returned token, or it is lost when the process exits.
    */
   async rotateToken(options?: CallOptions): Promise<RotatedToken> {
     return this.#tokens.rotateNow(() => this.#sendRotateToken(options));

@@ -263,7 +263,7 @@ export function toJumpstarterError(error: unknown, context: ErrorContext): Jumps
   const target = context.resource ? ` "${context.resource}"` : "";
   const summary = `${context.operation}${target} failed: ${rawMessage || Code[connectError.code]}`;
 
-  // Some controllers answer an expired token with a bare UNAUTHENTICATED; the known expiry tells.
+  // Some controllers reject an expired token with a bare UNAUTHENTICATED, so the known expiry decides.
   const expiredByClock = connectError.code === Code.Unauthenticated && (context.tokenExpiresAt?.getTime() ?? Infinity) <= Date.now();
   if (type === TokenExpiredError || expiredByClock) {
     const at = context.tokenExpiresAt ? ` at ${context.tokenExpiresAt.toISOString()}` : "";

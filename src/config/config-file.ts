@@ -54,7 +54,7 @@ export class ConfigReader {
    * are `undefined`.
    *
    * @throws ConfigError when the value is not a string, or is missing while `required` is given
-   *   (its text then tells the reader how to fix the file).
+   *   (`required` is the text that explains how to fix the file).
    */
   string(key: string, required?: string): string | undefined {
     const value = this.value(key);

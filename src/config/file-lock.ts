@@ -19,9 +19,9 @@ export interface FileLockOptions {
 }
 
 /**
- * Runs `task` while holding `<file>.lock`, a lock file created with O_EXCL, so that processes that
- * share a config file rotate its token one at a time: the second one then finds the first one's
- * token in the file instead of rotating again. The lock is removed when the task ends.
+ * Runs `task` while holding `<file>.lock`, a lock file created with O_EXCL. Processes that share a
+ * config file thus rotate its token one at a time, and the second one finds the first one's token
+ * in the file instead of rotating again. The lock is removed when the task ends.
  *
  * When the lock cannot be created for a reason other than being held (the folder is read-only or
  * gone), the task runs without it, because the write that follows fails and reports that anyway.
@@ -37,9 +37,9 @@ export async function withFileLock<T>(file: string, task: () => Promise<T>, opti
   let seen: { identity: string; since: number } | undefined;
 
   for (;;) {
-    const taken = await tryCreate(lock);
-    if (taken === "created") break;
-    if (taken === "unavailable") return task();
+    const attempt = await tryCreate(lock);
+    if (attempt === "created") break;
+    if (attempt === "unavailable") return task();
 
     const identity = await lockIdentity(lock);
     const now = performance.now();

@@ -25,7 +25,7 @@ export const USER_CONFIG_KIND = "UserConfig";
  * The config folder is `$JMP_CLIENT_CONFIG_HOME`, else `$XDG_CONFIG_HOME/jumpstarter`, else
  * `~/.config/jumpstarter`. With `path`, that file is read. With `alias`, `clients/<alias>.yaml` in
  * the folder is read. With neither, the environment alone is used when `JMP_NAMESPACE` and
- * `JMP_NAME` are set (then `JMP_ENDPOINT` and `JMP_TOKEN` are required); otherwise the alias is
+ * `JMP_NAME` are set, and then `JMP_ENDPOINT` and `JMP_TOKEN` are required. Otherwise the alias is
  * `config.current-client` of the user config `config.yaml`. `JMP_GRPC_INSECURE=1` turns on
  * insecure TLS in every case.
  *

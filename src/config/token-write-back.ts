@@ -28,8 +28,8 @@ export async function readTokenFromFile(file: string, fileSystem: WriteBackFileS
 }
 
 /**
- * Replaces the token in a client config file, unless the file no longer holds `expected` (another
- * process rotated it), and returns the token that the file holds afterwards.
+ * Replaces the token in a client config file, unless the file no longer contains `expected` because
+ * another process rotated it, and returns the token that the file contains afterwards.
  *
  * Only the token's text changes: other keys, comments and layout stay as they were. The new text is
  * written to a temporary file in the same folder with mode 0600, flushed with fsync and renamed
@@ -51,8 +51,9 @@ export async function writeTokenToFile(
   }
   if (current !== expected) return current;
 
-  // NOTE: two processes that pass this check at the same moment both rename; the last one wins, and
-  // the other's token stays valid until it expires, as every rotated token does.
+  // NOTE: SDK clients call this under the file's lock, but a writer that ignores the lock, such as
+  // `jmp` itself, can still change the file before the rename. The last rename then wins, and the
+  // other token stays valid until it expires, as every rotated token does.
   await replaceFile(file, replaceTokenText(text, document, token), fileSystem);
   return token;
 }

@@ -30,7 +30,7 @@ export interface TokenRotationOptions {
 
 /** Options of {@link TokenManager}. */
 export interface TokenManagerOptions {
-  /** A fixed token, renewed with RotateToken, or a provider that the manager asks instead. */
+  /** A fixed token, renewed with RotateToken, or a provider that the manager calls instead. */
   token: string | TokenProvider;
   /** Sends RotateToken with the current token. */
   rotate(): Promise<RotatedToken>;
@@ -78,7 +78,7 @@ interface Renewal {
   held: HeldToken;
   /** Set when the client switches to a token from RotateToken, so `onTokenRotated` must hear of it. */
   rotated?: RotatedToken;
-  /** What to log once the client has switched, when the token came from the store. */
+  /** Log message for after the switch, when the token came from the store. */
   note?: string;
 }
 
@@ -183,9 +183,9 @@ export class TokenManager {
 
   /**
    * Decides whether a call that was sent with `sentToken` and failed with `error` should be sent
-   * once more. Only a client with a token provider can recover from an authentication failure. The
-   * answer is `true` when the token has changed since the call was sent, or when the provider,
-   * asked with `forceRefresh: true`, returns a different one.
+   * once more. Only a client with a token provider can recover from an authentication failure.
+   * Returns `true` when the token has changed since the call was sent, or when the provider,
+   * called with `forceRefresh: true`, returns a different one.
    */
   async refreshAfterAuthFailure(error: unknown, sentToken: string | undefined): Promise<boolean> {
     if (this.#provider === undefined || this.#state.phase === "closed") return false;
@@ -234,9 +234,9 @@ export class TokenManager {
   }
 
   /**
-   * Starts one renewal and puts it in the state, so that later callers join it. An automatic one
-   * logs its failure and moves to backing off or stopped; any other restores the earlier state and
-   * leaves the failure to its caller.
+   * Starts one renewal and puts it in the state, so that later callers join it. An automatic
+   * renewal logs its failure and moves to backing off or stopped. Any other renewal restores the
+   * earlier state and leaves the failure to its caller.
    */
   #begin(kind: RenewalKind, automatic: boolean, send: () => Promise<RotatedToken> = this.#rotate): Promise<HeldToken> {
     const before = this.#state;
@@ -270,7 +270,7 @@ export class TokenManager {
   }
 
   async #rotateWithStore(automatic: boolean, send: () => Promise<RotatedToken>): Promise<Renewal> {
-    // An explicit rotateToken() asks for a new token, so only automatic renewals look for one in the store.
+    // An explicit rotateToken() requests a new token, so only automatic renewals look for one in the store.
     const adopted = automatic ? await this.#adoptStoredToken() : undefined;
     if (adopted !== undefined) return { held: adopted, note: "loaded the token that another process wrote to the config file" };
 
@@ -345,8 +345,8 @@ export class TokenManager {
     }
   }
 
-  // Another process that shares the config file may have rotated the token already; its token
-  // is as good as a new one and saves a RotateToken call.
+  // Another process that shares the config file may have rotated the token already. Its token is
+  // as good as a new one, so loading it saves a RotateToken call.
   async #adoptStoredToken(): Promise<HeldToken | undefined> {
     if (this.#store === undefined) return undefined;
     let stored: string | undefined;
@@ -448,8 +448,8 @@ export class TokenManager {
     );
   }
 
-  // Error texts from a provider or a callback are the user's, so the tokens this manager knows
-  // are removed from them by value, besides anything that looks like a JWT.
+  // Error texts from a provider or a callback are the user's, so the held token is removed from
+  // them by value, as well as anything that looks like a JWT.
   #scrub(text: string): string {
     const token = this.#held?.token;
     const plain = token ? text.split(token).join("[redacted]") : text;

@@ -1,6 +1,6 @@
 import { UnauthenticatedError, isJumpstarterError } from "../errors.js";
 
-/** What the SDK passes to a {@link TokenProvider}. */
+/** Argument that the SDK passes to a {@link TokenProvider}. */
 export interface TokenRequest {
   /**
    * `true` when the controller has just rejected the token the provider returned last, so the
@@ -9,7 +9,7 @@ export interface TokenRequest {
   forceRefresh: boolean;
 }
 
-/** A token from a {@link TokenProvider}, with its expiry when the provider knows it. */
+/** A token from a {@link TokenProvider}, with its expiry when the provider has it. */
 export interface ProvidedToken {
   token: string;
   /** When the token stops working. Default: the JWT's `exp` claim, if the token is a JWT that has one. */
@@ -18,7 +18,7 @@ export interface ProvidedToken {
 
 /**
  * Source of the client's bearer token for setups that manage tokens themselves, such as OIDC. The
- * SDK asks it for the first token, again when the token nears expiry, and with
+ * SDK calls it for the first token, again when the token nears expiry, and with
  * `forceRefresh: true` when the controller rejects the token as expired or unauthenticated.
  */
 export type TokenProvider = (request: TokenRequest) => string | ProvidedToken | Promise<string | ProvidedToken>;

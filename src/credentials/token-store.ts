@@ -4,7 +4,7 @@
  * before rotating, and writes rotated tokens to it.
  */
 export interface TokenStore {
-  /** Where the token is stored, for log messages, such as the file's path. Never the token. */
+  /** Location of the token for log messages, such as the file's path; never the token itself. */
   readonly location: string;
   /** Runs `task` while no other user of the store runs one, across processes, and returns its result. */
   exclusive<T>(task: () => Promise<T>): Promise<T>;

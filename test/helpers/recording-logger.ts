@@ -27,7 +27,7 @@ export class RecordingLogger implements Logger {
     return this.records.filter((record) => record.level === level);
   }
 
-  /** Every message and its fields as one text, for checks that a secret never appears. */
+  /** Joins every message and its fields into one text, for checks that a secret never appears. */
   text(): string {
     return this.records.map((record) => `${record.message} ${JSON.stringify(record.fields ?? {})}`).join("\n");
   }
@@ -42,7 +42,7 @@ export class RecordingLogger implements Logger {
   }
 }
 
-/** A promise and the functions that settle it, for callbacks that a test waits on. */
+/** Creates a promise and the function that resolves it, for callbacks that a test waits on. */
 export function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
   let resolve!: (value: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
