@@ -1,4 +1,4 @@
-import { Code, ConnectError, type CallOptions as ConnectCallOptions } from "@connectrpc/connect";
+import { Code, ConnectError, createContextValues, type CallOptions as ConnectCallOptions, type ContextValues } from "@connectrpc/connect";
 import { ClientClosedError, InvalidArgumentError, isJumpstarterError, toJumpstarterError, type JumpstarterError } from "./errors.js";
 import { silentLogger, type Logger } from "./logger.js";
 import {
@@ -64,6 +64,12 @@ export interface CallRunnerOptions {
   sleep?: RetrySleep;
   /** Monotonic clock in milliseconds for the deadline. Default `performance.now`. */
   now?: () => number;
+  /**
+   * Decides, after a failure, whether the call is sent once more because a token provider returned
+   * a new token. It gets the failed attempt's context values, in which interceptors recorded what
+   * they sent. Default: never.
+   */
+  retryAfterAuthFailure?: (error: JumpstarterError, context: ContextValues) => Promise<boolean>;
 }
 
 /**
@@ -93,6 +99,7 @@ export class CallRunner {
   readonly #random: () => number;
   readonly #sleep: RetrySleep;
   readonly #now: () => number;
+  readonly #retryAfterAuthFailure: (error: JumpstarterError, context: ContextValues) => Promise<boolean>;
 
   constructor(options: CallRunnerOptions) {
     this.#defaultTimeoutMs = validateTimeoutMs(options.timeoutMs) ?? DEFAULT_TIMEOUT_MS;
@@ -102,6 +109,7 @@ export class CallRunner {
     this.#random = options.random ?? Math.random;
     this.#sleep = options.sleep ?? sleepUnlessAborted;
     this.#now = options.now ?? (() => performance.now());
+    this.#retryAfterAuthFailure = options.retryAfterAuthFailure ?? (async () => false);
   }
 
   /** Aborted when the client closes; waits and timers listen to it. */
@@ -153,13 +161,23 @@ export class CallRunner {
     // close signal, which Node.js warns about beyond ten.
     const signal = AbortSignal.any(callerSignal ? [callerSignal, this.#closed.signal] : [this.#closed.signal]);
     const deadline = this.#now() + timeoutMs;
+    let authRetried = false;
     for (let attempt = 1; ; attempt++) {
-      const callOptions = { signal, timeoutMs: Math.max(0, Math.ceil(deadline - this.#now())), headers: options?.headers };
+      const contextValues = createContextValues();
+      const callOptions = { signal, timeoutMs: Math.max(0, Math.ceil(deadline - this.#now())), headers: options?.headers, contextValues };
       let failure: JumpstarterError;
       try {
         return await rpc(callOptions);
       } catch (error) {
         failure = this.#toFailure(error, context, callerSignal);
+      }
+
+      // Sent once more, at most, and only when the token provider returned a different token. This
+      // extra attempt does not count against the retry budget.
+      if (!authRetried && (await this.#retryAfterAuthFailure(failure, contextValues))) {
+        authRetried = true;
+        attempt--;
+        continue;
       }
 
       const recovered = attempt > 1 ? context.recoverAfterRetry?.(failure, callOptions) : undefined;

@@ -1,7 +1,11 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { CallRunner, type CallOptions } from "./call.js";
+import { CallRunner, validateTimeoutMs, type CallOptions } from "./call.js";
+import { createClientFromConfig, type FromConfigOptions } from "./config/from-config.js";
+import { TokenManager, type TokenRotationOptions } from "./credentials/token-manager.js";
+import type { TokenProvider } from "./credentials/token-provider.js";
+import { TOKEN_STORE, type TokenStore } from "./credentials/token-store.js";
 import { FailedPreconditionError, InvalidArgumentError, type JumpstarterError } from "./errors.js";
 import {
   ClientService,
@@ -12,7 +16,7 @@ import {
 } from "./generated.js";
 import { buildCreateLeaseRequest, buildUpdateLeaseRequest, type LeaseChanges, type LeaseSpec } from "./lease-spec.js";
 import { resolveLogger, type Logger } from "./logger.js";
-import { createMetadataInterceptor } from "./metadata.js";
+import { SENT_TOKEN, createMetadataInterceptor } from "./metadata.js";
 import { formatResourceName, shortId, toResourceName, validateNamespace } from "./names.js";
 import { PagedIterable, type PaginationOptions } from "./pagination.js";
 import type { RetrySetting } from "./retry.js";
@@ -29,8 +33,25 @@ export interface JumpstarterClientOptions {
   endpoint?: string;
   /** Kubernetes namespace of the client, such as `lab`. */
   namespace: string;
-  /** Bearer token of the client. It never appears in logs, errors or `util.inspect` output. */
-  token: string;
+  /**
+   * Bearer token of the client, or a provider that returns one (for OIDC setups). A fixed token is
+   * rotated with RotateToken before it expires (see `tokenRotation`); a provider is asked again
+   * instead. The token never appears in logs, errors or `util.inspect` output.
+   */
+  token: string | TokenProvider;
+  /**
+   * Called, and awaited, after the client switched to a token from RotateToken, automatic or from
+   * `rotateToken()`, so that the caller can persist it. Not called for a provider's tokens.
+   * Default: none.
+   */
+  onTokenRotated?: (rotated: RotatedToken) => void | Promise<void>;
+  /** Automatic token renewal. Default: on, 30 days before expiry but no earlier than half the token's lifetime. */
+  tokenRotation?: TokenRotationOptions;
+  /**
+   * Default time to wait for a lease to become ready, in milliseconds, for lease waits that set
+   * none. `fromConfig()` sets it from the config's `leases.acquisition_timeout` (seconds). Default: none.
+   */
+  leaseTimeoutMs?: number;
   /** Name of the client object, sent as `jumpstarter-name`. Default: not sent. */
   clientName?: string;
   /** TLS settings: a private CA, or `insecure` to skip verification. Default: system CAs, verified. */
@@ -103,8 +124,10 @@ export class JumpstarterClient implements AsyncDisposable {
   readonly clientName: string | undefined;
   /** Destination of the SDK's log records. */
   readonly logger: Logger;
+  /** Default wait for a lease to become ready, in milliseconds, from the `leaseTimeoutMs` option. */
+  readonly leaseTimeoutMs: number | undefined;
 
-  #token: string;
+  readonly #tokens: TokenManager;
   readonly #rpc: Client<typeof ClientService>;
   readonly #runner: CallRunner;
   readonly #closeConnection: () => void;
@@ -114,13 +137,23 @@ export class JumpstarterClient implements AsyncDisposable {
       throw new InvalidArgumentError("missing client options: pass { endpoint, namespace, token }.");
     }
     this.namespace = validateNamespace(requireString(options.namespace, "namespace"));
-    this.#token = requireString(options.token, "token", "pass the client's bearer token, for example from its jmp config file");
+    const token =
+      typeof options.token === "function"
+        ? options.token
+        : requireString(options.token, "token", "pass the client's bearer token or a token provider, for example from its jmp config file");
     this.clientName = options.clientName === undefined ? undefined : shortId(toResourceName(options.clientName, "clients", this.namespace));
     this.logger = resolveLogger(options.logger);
-    this.#runner = new CallRunner({ timeoutMs: options.timeoutMs, retry: options.retry, logger: this.logger });
+    this.leaseTimeoutMs = validateTimeoutMs(options.leaseTimeoutMs, "leaseTimeoutMs");
+    this.#runner = new CallRunner({
+      timeoutMs: options.timeoutMs,
+      retry: options.retry,
+      logger: this.logger,
+      tokenExpiresAt: () => this.#tokens.expiresAt,
+      retryAfterAuthFailure: (error, context) => this.#tokens.refreshAfterAuthFailure(error, context.get(SENT_TOKEN)),
+    });
 
     const interceptors = [
-      createMetadataInterceptor({ namespace: this.namespace, clientName: this.clientName, token: () => this.#token }),
+      createMetadataInterceptor({ namespace: this.namespace, clientName: this.clientName, token: (method) => this.#tokens.token(method) }),
       ...(options.interceptors ?? []),
     ];
     if (options.transport) {
@@ -133,6 +166,34 @@ export class JumpstarterClient implements AsyncDisposable {
       this.#rpc = createClient(ClientService, connection.transport);
       this.#closeConnection = connection.close;
     }
+
+    // Created last: its renewal timer must not start for a client whose options were rejected.
+    this.#tokens = new TokenManager({
+      token,
+      rotate: () => this.#sendRotateToken(undefined),
+      onTokenRotated: options.onTokenRotated,
+      rotation: options.tokenRotation,
+      store: (options as { [TOKEN_STORE]?: TokenStore })[TOKEN_STORE],
+      logger: this.logger,
+    });
+  }
+
+  /**
+   * Creates a client from the configuration that `jmp` writes, `clients/<alias>.yaml` in
+   * `$JMP_CLIENT_CONFIG_HOME`, `$XDG_CONFIG_HOME/jumpstarter` or `~/.config/jumpstarter`. With no
+   * alias, it uses the environment (`JMP_NAMESPACE`, `JMP_NAME`, `JMP_ENDPOINT`, `JMP_TOKEN`) or
+   * the current client of `config.yaml`. Rotated tokens are written back to the file unless
+   * `writeBack: false`. See `loadClientConfig` for every rule.
+   *
+   * @throws ConfigError naming the file and the key when the configuration is missing or invalid.
+   */
+  static async fromConfig(options: FromConfigOptions = {}): Promise<JumpstarterClient> {
+    return createClientFromConfig(options, (clientOptions) => new JumpstarterClient(clientOptions));
+  }
+
+  /** Expiry of the token in use, when known from its `exp` claim, RotateToken or the provider. */
+  get tokenExpiresAt(): Date | undefined {
+    return this.#tokens.expiresAt;
   }
 
   /**
@@ -249,16 +310,21 @@ export class JumpstarterClient implements AsyncDisposable {
   }
 
   /**
-   * Asks the controller for a new token and uses it for every later call. The old token keeps
-   * working until it expires. Persist the returned token, or it is lost when the process exits.
+   * Asks the controller for a new token and uses it for every later call, or joins an automatic
+   * rotation in flight. The old token keeps working until it expires. `onTokenRotated` is awaited,
+   * and a client from a config file writes the token back to the file. Other callers must persist
+   * the returned token, or it is lost when the process exits.
    */
   async rotateToken(options?: CallOptions): Promise<RotatedToken> {
+    return this.#tokens.rotateNow(() => this.#sendRotateToken(options));
+  }
+
+  async #sendRotateToken(options: CallOptions | undefined): Promise<RotatedToken> {
     // The controller takes the namespace as parent and finds the client from the token.
     const parent = `namespaces/${this.namespace}`;
     const response = await this.#runner.run({ operation: "rotate token", resource: parent }, options, (call) =>
       this.#rpc.rotateToken({ parent }, call),
     );
-    this.#token = response.token;
     return { token: response.token, expiresAt: response.expiry ? timestampDate(response.expiry) : undefined };
   }
 
@@ -267,6 +333,7 @@ export class JumpstarterClient implements AsyncDisposable {
    * connection closes. Calling it again does nothing.
    */
   async close(): Promise<void> {
+    this.#tokens.close();
     this.#runner.close();
     this.#closeConnection();
   }

@@ -124,6 +124,24 @@ export class ClientClosedError extends JumpstarterError {
 }
 
 /**
+ * A `jmp` configuration is missing, unreadable or invalid. `file` names the file and `key` the
+ * setting, such as `tls.ca`, or the environment variable, such as `JMP_ENDPOINT`.
+ */
+export class ConfigError extends JumpstarterError {
+  protected static override readonly defaultCode: Code = Code.InvalidArgument;
+  /** Path of the config file involved; `undefined` for a setting from an environment variable. */
+  readonly file: string | undefined;
+  /** The setting or environment variable involved, when there is one. */
+  readonly key: string | undefined;
+
+  constructor(message: string, options: JumpstarterErrorOptions & { file?: string; key?: string } = {}) {
+    super(message, options);
+    this.file = options.file;
+    this.key = options.key;
+  }
+}
+
+/**
  * Tells whether `value` is an error raised by any copy of this package loaded in the process.
  * Prefer it over `instanceof JumpstarterError` in code that may see errors from another copy.
  */
@@ -236,6 +254,8 @@ function classify(code: Code, rawMessage: string): Classified {
  */
 export function toJumpstarterError(error: unknown, context: ErrorContext): JumpstarterError {
   if (isJumpstarterError(error)) return error;
+  // connect wraps what an interceptor throws, such as a token provider's failure, in a ConnectError.
+  if (error instanceof ConnectError && isJumpstarterError(error.cause)) return error.cause;
 
   const connectError = ConnectError.from(error);
   const rawMessage = redactSecrets(connectError.rawMessage);
@@ -243,7 +263,9 @@ export function toJumpstarterError(error: unknown, context: ErrorContext): Jumps
   const target = context.resource ? ` "${context.resource}"` : "";
   const summary = `${context.operation}${target} failed: ${rawMessage || Code[connectError.code]}`;
 
-  if (type === TokenExpiredError) {
+  // Some controllers reject an expired token with a bare UNAUTHENTICATED, so the known expiry decides.
+  const expiredByClock = connectError.code === Code.Unauthenticated && (context.tokenExpiresAt?.getTime() ?? Infinity) <= Date.now();
+  if (type === TokenExpiredError || expiredByClock) {
     const at = context.tokenExpiresAt ? ` at ${context.tokenExpiresAt.toISOString()}` : "";
     return new TokenExpiredError(
       `${summary}. The token expired${at} and cannot rotate itself; obtain a new token with \`jmp login\` or from an administrator.`,

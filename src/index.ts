@@ -16,6 +16,18 @@ export {
 } from "./client.js";
 export { type CallOptions, DEFAULT_TIMEOUT_MS } from "./call.js";
 export { type RetryOptions, type RetrySetting, type RetryPolicy, DEFAULT_RETRY_POLICY } from "./retry.js";
+export { type TokenProvider, type TokenRequest, type ProvidedToken } from "./credentials/token-provider.js";
+export { type TokenRotationOptions } from "./credentials/token-manager.js";
+export {
+  renewalThresholdMs,
+  DEFAULT_RENEW_BEFORE_MS,
+  TOKEN_EXPIRY_MARGIN_MS,
+} from "./credentials/renewal-schedule.js";
+export { readTokenTimes, type TokenTimes } from "./credentials/jwt-expiry.js";
+export { type FromConfigOptions } from "./config/from-config.js";
+export { loadClientConfig, type LoadClientConfigOptions } from "./config/load-client-config.js";
+export { ClientConfig, GRPC_INSECURE_ENV_VAR } from "./config/client-config.js";
+export { resolveConfigHome, CONFIG_HOME_ENV_VAR } from "./config/config-home.js";
 export { PagedIterable, type Page, type PaginationOptions, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./pagination.js";
 export {
   type LeaseSpec,
@@ -66,6 +78,7 @@ export {
   CanceledError,
   PageTokenExpiredError,
   ClientClosedError,
+  ConfigError,
   isJumpstarterError,
   type JumpstarterErrorOptions,
 } from "./errors.js";
