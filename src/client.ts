@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { CallRunner, type CallOptions } from "./call.js";
+import { CallRunner, validateTimeoutMs, type CallOptions } from "./call.js";
 import { InvalidArgumentError } from "./errors.js";
 import {
   ClientService,
@@ -17,6 +17,12 @@ import { formatResourceName, shortId, toResourceName, validateNamespace } from "
 import { PagedIterable, type PaginationOptions } from "./pagination.js";
 import { parseSelector } from "./selector.js";
 import { createConnection, parseEndpoint, withInterceptors, type ConnectionOptions, type TlsOptions } from "./transport.js";
+import { acquireLease, attachLease, withLease, type AcquireLeaseRequest, type AttachLeaseOptions } from "./lease/acquire.js";
+import { systemClock, type LeaseClock } from "./lease/clock.js";
+import type { LeaseContext } from "./lease/context.js";
+import type { LeaseHandle } from "./lease/handle.js";
+import { registerReleaseOnExit, type ReleaseOnExitOptions } from "./lease/release-on-exit.js";
+import { DEFAULT_LEASE_TIMEOUT_MS, waitForLease, type WaitForLeaseOptions } from "./lease/wait.js";
 
 /** Options of {@link JumpstarterClient}. */
 export interface JumpstarterClientOptions {
@@ -46,6 +52,15 @@ export interface JumpstarterClientOptions {
   transport?: Transport;
   /** Destination of the SDK's log records. Default: silent, or stderr when `JUMPSTARTER_SDK_DEBUG=1`. */
   logger?: Logger;
+  /** Default timeout of `waitForLease`, `acquireLease` and `attachLease`, in milliseconds. Default 7,200,000 (two hours, as `jmp`). */
+  leaseTimeoutMs?: number;
+  /**
+   * On SIGINT or SIGTERM, release every lease this client holds (within 5 s, or `timeoutMs`), then
+   * let the signal end the process as it would have. Default `false`.
+   */
+  releaseOnExit?: boolean | ReleaseOnExitOptions;
+  /** Time source of lease waits and lease timers, for tests. Default: the system clock. */
+  clock?: LeaseClock;
 }
 
 /** Options of {@link JumpstarterClient.getExporter}. */
@@ -99,6 +114,8 @@ export class JumpstarterClient implements AsyncDisposable {
   readonly #rpc: Client<typeof ClientService>;
   readonly #runner: CallRunner;
   readonly #closeConnection: () => void;
+  readonly #leases: LeaseContext;
+  readonly #stopReleaseOnExit: () => void;
 
   constructor(options: JumpstarterClientOptions) {
     if (options === null || typeof options !== "object") {
@@ -124,6 +141,22 @@ export class JumpstarterClient implements AsyncDisposable {
       this.#rpc = createClient(ClientService, connection.transport);
       this.#closeConnection = connection.close;
     }
+
+    this.#leases = {
+      rpc: this,
+      namespace: this.namespace,
+      clientName: this.clientName,
+      logger: this.logger,
+      clock: options.clock ?? systemClock,
+      leaseTimeoutMs: validateTimeoutMs(options.leaseTimeoutMs, "leaseTimeoutMs") ?? DEFAULT_LEASE_TIMEOUT_MS,
+      callTimeoutMs: this.#runner.defaultTimeoutMs,
+      closedSignal: this.#runner.closedSignal,
+      held: new Set(),
+    };
+    const releaseOnExit = options.releaseOnExit;
+    this.#stopReleaseOnExit = releaseOnExit
+      ? registerReleaseOnExit(this.#leases.held, this.logger, releaseOnExit === true ? {} : releaseOnExit)
+      : () => {};
   }
 
   /**
@@ -232,6 +265,51 @@ export class JumpstarterClient implements AsyncDisposable {
   }
 
   /**
+   * Polls a lease until it is `Ready=True` and resolves with it: the first poll within 250 ms, then
+   * exponentially less often, with jitter, up to every `maxDelayMs` (5 s). UNAVAILABLE and broken
+   * connections are reported to `onProgress` and outlasted.
+   *
+   * @throws LeaseUnsatisfiableError, LeaseInvalidError or LeaseEndedError as the lease's conditions say.
+   * @throws LeaseTimeoutError after `timeoutMs` (default: the client's `leaseTimeoutMs`, two hours).
+   * @throws the signal's reason when `signal` aborts.
+   */
+  async waitForLease(name: string, options?: WaitForLeaseOptions): Promise<Lease> {
+    return waitForLease(this.#leases, name, options);
+  }
+
+  /**
+   * Creates a lease, waits until it is ready as {@link waitForLease} does, and returns a handle that
+   * releases it; `await using lease = await client.acquireLease(...)` releases it at the end of the
+   * scope. The lease id is a client-generated UUIDv7, so a create repeated after a lost response
+   * takes over the lease it made instead of making a second one. When the wait fails for any
+   * reason (timeout, abort, unsatisfiable, error), the lease is deleted before the error is rethrown.
+   *
+   * @throws InvalidArgumentError before any RPC for an invalid spec or option, and the errors of `waitForLease`.
+   */
+  async acquireLease(request: AcquireLeaseRequest): Promise<LeaseHandle> {
+    return acquireLease(this.#leases, request);
+  }
+
+  /**
+   * Acquires a lease, runs `fn` with it, and releases it however `fn` ends: return, throw or abort.
+   * When `fn` throws, its error is rethrown and a failed release goes to the logger and
+   * `onReleaseError`; when `fn` returns, a failed release rejects.
+   */
+  async withLease<T>(request: AcquireLeaseRequest, fn: (lease: LeaseHandle) => Promise<T> | T): Promise<T> {
+    return withLease(this.#leases, request, fn);
+  }
+
+  /**
+   * Returns a handle for an existing lease of this client, such as one named by `JMP_LEASE`, once it
+   * is ready.
+   *
+   * @throws LeaseEndedError when it has ended, PermissionDeniedError when another client holds it.
+   */
+  async attachLease(name: string, options?: AttachLeaseOptions): Promise<LeaseHandle> {
+    return attachLease(this.#leases, name, options);
+  }
+
+  /**
    * Asks the controller for a new token and uses it for every later call. The old token keeps
    * working until it expires. Persist the returned token, or it is lost when the process exits.
    */
@@ -250,6 +328,7 @@ export class JumpstarterClient implements AsyncDisposable {
    * connection closes. Calling it again does nothing.
    */
   async close(): Promise<void> {
+    this.#stopReleaseOnExit();
     this.#runner.close();
     this.#closeConnection();
   }
