@@ -269,7 +269,7 @@ export class JumpstarterClient implements AsyncDisposable {
    * exponentially less often, with jitter, up to every `maxDelayMs` (5 s). UNAVAILABLE and broken
    * connections are reported to `onProgress` and outlasted.
    *
-   * @throws LeaseUnsatisfiableError, LeaseInvalidError or LeaseEndedError as the lease's conditions say.
+   * @throws LeaseUnsatisfiableError, LeaseInvalidError or LeaseEndedError when the lease's conditions report that state.
    * @throws LeaseTimeoutError after `timeoutMs` (default: the client's `leaseTimeoutMs`, two hours).
    * @throws the signal's reason when `signal` aborts.
    */

@@ -368,7 +368,7 @@ export class LeaseEndedError extends LeaseError {
   protected static override readonly defaultCode: Code = Code.FailedPrecondition;
 }
 
-/** The lease did not become ready within the wait's timeout. The message says what was seen last. */
+/** The lease did not become ready within the wait's timeout. The message describes the last state seen. */
 export class LeaseTimeoutError extends LeaseError {
   protected static override readonly defaultCode: Code = Code.DeadlineExceeded;
 

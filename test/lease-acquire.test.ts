@@ -4,7 +4,6 @@ import type { CreateLeaseRequest } from "../src/generated.js";
 import {
   AlreadyExistsError,
   InvalidArgumentError,
-  JumpstarterClient,
   LeaseEndedError,
   LeaseTimeoutError,
   LeaseUnsatisfiableError,
@@ -12,11 +11,10 @@ import {
   isLeaseReady,
   leaseCondition,
   shortId,
-  type JumpstarterClientOptions,
   type Lease,
-  type LeaseHandle,
 } from "../src/index.js";
 import { startMockController, type MockController } from "../src/testing/index.js";
+import { ClientPool } from "./helpers/client-pool.js";
 import { VirtualClock } from "./helpers/virtual-clock.js";
 
 const EXPORTERS = [
@@ -29,23 +27,8 @@ const OTHER_CLIENT = "other-runner";
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 let mock: MockController;
-const clients: JumpstarterClient[] = [];
+const pool = new ClientPool(() => mock);
 
-function newClient(overrides: Partial<JumpstarterClientOptions> = {}): JumpstarterClient {
-  const client = new JumpstarterClient({
-    endpoint: mock.endpoint,
-    namespace: mock.namespace,
-    token: mock.token,
-    clientName: CLIENT,
-    ...overrides,
-  });
-  clients.push(client);
-  return client;
-}
-
-async function otherClient(): Promise<JumpstarterClient> {
-  return newClient({ token: await mock.issueToken({ clientName: OTHER_CLIENT }), clientName: OTHER_CLIENT });
-}
 
 /** Leases of this test's client that have not ended. */
 function ownActiveLeases(): Lease[] {
@@ -72,14 +55,14 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
+  await pool.closeAll();
   await mock.close();
 });
 
 describe("JumpstarterClient", () => {
   describe("acquireLease", () => {
     it("returns a ready handle", async () => {
-      const client = newClient();
+      const client = pool.open();
 
       const lease = await client.acquireLease({ selector: "board=rpi4,location=lab-b", duration: "30m" });
 
@@ -98,7 +81,7 @@ describe("JumpstarterClient", () => {
 
     it("polls first within 250 ms", async () => {
       const clock = new VirtualClock({ autoAdvance: true, random: 0.999 });
-      const client = newClient({ clock });
+      const client = pool.open({ clock });
 
       await using lease = await client.acquireLease({ selector: "board=rpi4", duration: "30m" });
 
@@ -107,7 +90,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("takes over its lease after a lost create response", async () => {
-      const client = newClient();
+      const client = pool.open();
       mock.loseResponseNext("CreateLease", 1, { code: Code.Unavailable, message: "connection reset by peer" });
 
       const lease = await client.acquireLease({ selector: "board=rpi4", duration: "30m" });
@@ -120,7 +103,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects an id that another client holds", async () => {
-      const client = newClient();
+      const client = pool.open();
       mock.createLeaseAs(OTHER_CLIENT, { leaseId: "taken", selector: "board=rpi4", durationMs: 60_000 });
 
       const error = await rejection(client.acquireLease({ leaseId: "taken", selector: "board=rpi4", duration: "30m" }));
@@ -132,7 +115,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects an id used for another selector", async () => {
-      const client = newClient();
+      const client = pool.open();
       await client.createLease({ leaseId: "mine", selector: "board=jetson-orin", duration: "30m" });
 
       const error = await rejection(client.acquireLease({ leaseId: "mine", selector: "board=rpi4", duration: "30m" }));
@@ -144,7 +127,7 @@ describe("JumpstarterClient", () => {
 
     it("retries a create that fails UNAVAILABLE", async () => {
       const clock = new VirtualClock({ autoAdvance: true });
-      const client = newClient({ clock });
+      const client = pool.open({ clock });
       mock.failNext("CreateLease", 2, { code: Code.Unavailable, message: "controller restarting" });
       const onProgress = vi.fn();
 
@@ -156,7 +139,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("deletes an unsatisfiable lease", async () => {
-      const client = newClient();
+      const client = pool.open();
 
       const error = await rejection(client.acquireLease({ selector: "board=none", duration: "30m" }));
 
@@ -166,7 +149,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("deletes the lease on timeout", async () => {
-      const client = newClient({ clock: new VirtualClock({ autoAdvance: true }) });
+      const client = pool.open({ clock: new VirtualClock({ autoAdvance: true }) });
       blockExporter("jetson-01");
 
       const error = await rejection(client.acquireLease({ selector: "board=jetson-orin", duration: "30m", timeoutMs: 30_000 }));
@@ -177,7 +160,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("deletes the lease on abort", async () => {
-      const client = newClient();
+      const client = pool.open();
       blockExporter("jetson-01");
       const controller = new AbortController();
       const reason = new Error("cancelled by the user");
@@ -195,8 +178,8 @@ describe("JumpstarterClient", () => {
     });
 
     it("gets the exporter when another client releases it", async () => {
-      const client = newClient();
-      const other = await otherClient();
+      const client = pool.open();
+      const other = await pool.openAs(OTHER_CLIENT);
       const blocker = await other.acquireLease({ exporterName: "jetson-01", duration: "1h" });
       const states: string[] = [];
 
@@ -220,7 +203,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects an invalid request before any call", async () => {
-      const client = newClient();
+      const client = pool.open();
 
       await expect(client.acquireLease({ duration: "30m" })).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(
@@ -233,7 +216,7 @@ describe("JumpstarterClient", () => {
 
   describe("withLease", () => {
     it("releases after the callback returns", async () => {
-      const client = newClient();
+      const client = pool.open();
 
       const exporter = await client.withLease({ selector: "board=rpi4", duration: "30m" }, (lease) => lease.exporter);
 
@@ -242,7 +225,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("releases after the callback throws", async () => {
-      const client = newClient();
+      const client = pool.open();
       const failure = new Error("flashing failed");
 
       const outcome = client.withLease({ selector: "board=rpi4", duration: "30m" }, async () => {
@@ -254,7 +237,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("releases after an abort inside the callback", async () => {
-      const client = newClient();
+      const client = pool.open();
       const controller = new AbortController();
 
       const outcome = client.withLease({ selector: "board=rpi4", duration: "30m", signal: controller.signal }, async (lease) => {
@@ -267,7 +250,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("keeps the callback's error when the release fails", async () => {
-      const client = newClient();
+      const client = pool.open();
       const failure = new Error("test failed");
       const onReleaseError = vi.fn();
       mock.failNext("DeleteLease", 1, { code: Code.PermissionDenied, message: "permission denied" });
@@ -282,7 +265,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects when the release fails after success", async () => {
-      const client = newClient();
+      const client = pool.open();
       mock.failNext("DeleteLease", 1, { code: Code.PermissionDenied, message: "permission denied" });
 
       const outcome = client.withLease({ selector: "board=rpi4", duration: "30m" }, () => "done");
@@ -293,7 +276,7 @@ describe("JumpstarterClient", () => {
 
   describe("attachLease", () => {
     it("attaches a lease of this client", async () => {
-      const client = newClient();
+      const client = pool.open();
       const created = await client.createLease({ exporterName: "rpi4-01", duration: "30m" });
 
       const lease = await client.attachLease(shortId(created.name));
@@ -306,7 +289,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects an ended lease", async () => {
-      const client = newClient();
+      const client = pool.open();
       const created = await client.createLease({ exporterName: "rpi4-01", duration: "30m" });
       await client.deleteLease(created.name);
 
@@ -318,7 +301,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects another client's lease", async () => {
-      const client = newClient();
+      const client = pool.open();
       const foreign = mock.createLeaseAs(OTHER_CLIENT, { exporterName: "rpi4-01", durationMs: 60_000 });
 
       const error = await rejection(client.attachLease(foreign.name));
@@ -328,7 +311,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("leaves the lease when the wait fails", async () => {
-      const client = newClient({ clock: new VirtualClock({ autoAdvance: true }) });
+      const client = pool.open({ clock: new VirtualClock({ autoAdvance: true }) });
       blockExporter("rpi4-01");
       const created = await client.createLease({ exporterName: "rpi4-01", duration: "30m" });
 
@@ -342,7 +325,7 @@ describe("JumpstarterClient", () => {
   describe("lease leak check", () => {
     it("leaves no lease after failures", async () => {
       const clock = new VirtualClock({ autoAdvance: true });
-      const client = newClient({ clock });
+      const client = pool.open({ clock });
       blockExporter("jetson-01");
       const request = { selector: "board=jetson-orin", duration: "30m" };
       const failures: unknown[] = [];

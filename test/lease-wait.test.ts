@@ -18,11 +18,11 @@ import {
   leaseCondition,
   pollDelayMs,
   shortId,
-  type JumpstarterClientOptions,
   type Lease,
   type LeaseProgress,
 } from "../src/index.js";
 import { startMockController, type MockController } from "../src/testing/index.js";
+import { ClientPool } from "./helpers/client-pool.js";
 import { VirtualClock } from "./helpers/virtual-clock.js";
 
 const EXPORTERS = [
@@ -32,23 +32,8 @@ const EXPORTERS = [
 const OTHER_CLIENT = "other-runner";
 
 let mock: MockController;
-const clients: JumpstarterClient[] = [];
+const pool = new ClientPool(() => mock);
 
-function newClient(overrides: Partial<JumpstarterClientOptions> = {}): JumpstarterClient {
-  const client = new JumpstarterClient({
-    endpoint: mock.endpoint,
-    namespace: mock.namespace,
-    token: mock.token,
-    clientName: mock.clientName,
-    ...overrides,
-  });
-  clients.push(client);
-  return client;
-}
-
-async function otherClient(): Promise<JumpstarterClient> {
-  return newClient({ token: await mock.issueToken({ clientName: OTHER_CLIENT }), clientName: OTHER_CLIENT });
-}
 
 // Creates a lease of this client on rpi4-01 while another client holds that exporter, so it stays
 // Pending until the other lease ends. Returns the pending lease's id and the other lease's name.
@@ -71,7 +56,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  for (const client of clients.splice(0)) await client.close();
+  await pool.closeAll();
   await mock.close();
 });
 
@@ -137,7 +122,8 @@ describe("evaluateLease", () => {
 
   it("fails on Invalid", () => {
     const outcome = evaluateLease(lease(condition("Invalid", "True", "InvalidSelector", "bad selector")));
-    expect(outcome.kind === "failed" && outcome.error).toBeInstanceOf(LeaseInvalidError);
+    expect(outcome.kind).toBe("failed");
+    expect(outcome.kind === "failed" ? outcome.error : undefined).toBeInstanceOf(LeaseInvalidError);
   });
 
   it("fails on Ready=False Released", () => {
@@ -174,7 +160,7 @@ describe("describeLeaseState", () => {
 describe("JumpstarterClient", () => {
   describe("waitForLease", () => {
     it("resolves once the lease is Ready", async () => {
-      const client = newClient();
+      const client = pool.open();
       const created = await client.createLease({ selector: "board=rpi4", duration: "30m" });
       const progress: LeaseProgress[] = [];
 
@@ -182,12 +168,11 @@ describe("JumpstarterClient", () => {
 
       expect(isLeaseReady(ready)).toBe(true);
       expect(leaseCondition(ready, "Pending")?.status).toBe("True");
-      expect(progress.at(-1)?.kind).toBe("state");
-      expect(progress.at(-1)?.kind === "state" && progress.at(-1)).toMatchObject({ state: { type: "Ready" } });
+      expect(progress.at(-1)).toMatchObject({ kind: "state", state: { type: "Ready" } });
     });
 
     it("rejects an unsatisfiable lease", async () => {
-      const client = newClient();
+      const client = pool.open();
       const created = await client.createLease({ selector: "board=none", duration: "30m" });
 
       const error = await client.waitForLease(created.name).catch((caught: unknown) => caught);
@@ -199,8 +184,8 @@ describe("JumpstarterClient", () => {
     });
 
     it("waits through NoExporter until Ready", async () => {
-      const client = newClient();
-      const other = await otherClient();
+      const client = pool.open();
+      const other = await pool.openAs(OTHER_CLIENT);
       const { id, blocker } = await pendingLease(client);
       mock.setLeaseCondition(id, { type: "Unsatisfiable", status: "True", reason: "NoExporter", message: "no exporter free" });
       const reasons: string[] = [];
@@ -220,7 +205,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects an invalid lease", async () => {
-      const client = newClient();
+      const client = pool.open();
       const { id } = await pendingLease(client);
       mock.setLeaseCondition(id, { type: "Invalid", status: "True", reason: "InvalidSpec", message: "duration is too long" });
 
@@ -232,7 +217,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects a lease that expires while pending", async () => {
-      const client = newClient();
+      const client = pool.open();
       const { id } = await pendingLease(client);
       mock.endLease(id);
 
@@ -243,7 +228,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects a lease released while pending", async () => {
-      const client = newClient();
+      const client = pool.open();
       const { id } = await pendingLease(client);
       await client.deleteLease(id);
 
@@ -255,7 +240,7 @@ describe("JumpstarterClient", () => {
 
     it("times out naming the lease and its last state", async () => {
       const clock = new VirtualClock({ autoAdvance: true });
-      const client = newClient({ clock });
+      const client = pool.open({ clock });
       const { id } = await pendingLease(client);
 
       const error = await client.waitForLease(id, { timeoutMs: 60_000 }).catch((caught: unknown) => caught);
@@ -272,7 +257,7 @@ describe("JumpstarterClient", () => {
 
     it("uses the client's leaseTimeoutMs", async () => {
       const clock = new VirtualClock({ autoAdvance: true });
-      const client = newClient({ clock, leaseTimeoutMs: 10_000 });
+      const client = pool.open({ clock, leaseTimeoutMs: 10_000 });
       const { id } = await pendingLease(client);
 
       const error = await client.waitForLease(id).catch((caught: unknown) => caught);
@@ -281,7 +266,7 @@ describe("JumpstarterClient", () => {
     });
 
     it("rejects with the abort reason", async () => {
-      const client = newClient();
+      const client = pool.open();
       const { id } = await pendingLease(client);
       const controller = new AbortController();
       const reason = new Error("the test run was cancelled");
@@ -293,7 +278,7 @@ describe("JumpstarterClient", () => {
 
     it("outlasts UNAVAILABLE reads", async () => {
       const clock = new VirtualClock({ autoAdvance: true });
-      const client = newClient({ clock });
+      const client = pool.open({ clock });
       const created = await client.createLease({ selector: "board=rpi4", duration: "30m" });
       mock.failNext("GetLease", 3, { code: Code.Unavailable, message: "controller restarting" });
       const errors: unknown[] = [];
@@ -312,7 +297,7 @@ describe("JumpstarterClient", () => {
     it("outlasts a controller down for 2 s", async () => {
       await mock.close();
       mock = await startMockController({ namespace: "lab", clientName: "ci-runner", exporters: EXPORTERS, readyDelayMs: 1_000 });
-      const client = newClient();
+      const client = pool.open();
       const created = await client.createLease({ selector: "board=rpi4", duration: "30m" });
       const errors: LeaseProgress[] = [];
       let restarting: Promise<void> | undefined;
@@ -328,18 +313,18 @@ describe("JumpstarterClient", () => {
 
       expect(isLeaseReady(ready)).toBe(true);
       expect(errors.length).toBeGreaterThan(0);
-      expect(errors[0]?.kind === "error" && errors[0].error.retryable).toBe(true);
+      expect(errors[0]).toMatchObject({ kind: "error", error: { retryable: true } });
     });
 
     it("rejects a missing lease at once", async () => {
-      const client = newClient();
+      const client = pool.open();
 
       await expect(client.waitForLease("no-such-lease")).rejects.toBeInstanceOf(NotFoundError);
       expect(mock.callsTo("GetLease")).toHaveLength(1);
     });
 
     it("rejects invalid options before any call", async () => {
-      const client = newClient();
+      const client = pool.open();
 
       await expect(client.waitForLease("l1", { maxDelayMs: 10, minDelayMs: 100 })).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(client.waitForLease("l1", { timeoutMs: -1 })).rejects.toThrow(/invalid timeoutMs -1/);

@@ -34,9 +34,9 @@ export interface AcquireLeaseRequest extends LeaseSpec, WaitForLeaseOptions, Lea
 /** Options of `attachLease`. */
 export interface AttachLeaseOptions extends WaitForLeaseOptions, LeaseHandleOptions {}
 
-// How long after creation a NOT_FOUND from GetLease is taken for a cache that has not caught up.
-// NOTE: a precaution: the controller serves reads from an informer cache, but how long it lags
-// behind a create has not been measured.
+// How long after creation a NOT_FOUND from GetLease is taken for a read cache that has not caught up.
+// NOTE: a precaution, not a measured need. A controller that reads through a cache may miss a lease
+// it has just created, and whether and for how long the Jumpstarter controller does is not known.
 const CREATED_LEASE_NOT_FOUND_GRACE_MS = 10_000;
 
 // Errors with which the controller rejects a create before it stores anything.

@@ -21,7 +21,7 @@ export interface HeldLease {
   release(): Promise<void>;
 }
 
-/** What the lease helpers need from the client that runs them. */
+/** Settings and calls of the client that the lease helpers run on. */
 export interface LeaseContext {
   rpc: LeaseRpc;
   namespace: string;

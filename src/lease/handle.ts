@@ -203,14 +203,11 @@ export class LeaseHandle implements AsyncDisposable, HeldLease {
     try {
       await this.release();
     } catch (error) {
-      this.#context.logger.error("releasing the lease failed; it stays held until it ends", {
-        lease: this.name,
-        error: describeError(error),
-      });
+      this.#logError("releasing the lease failed; it stays held until it ends", error);
       try {
         this.#options.onReleaseError?.(error, this);
       } catch (callbackError) {
-        this.#context.logger.error("the onReleaseError callback threw", { lease: this.name, error: describeError(callbackError) });
+        this.#logError("the onReleaseError callback threw", callbackError);
       }
     }
   }
@@ -324,7 +321,17 @@ export class LeaseHandle implements AsyncDisposable, HeldLease {
     try {
       callback(error);
     } catch (callbackError) {
-      this.#context.logger.error("an onEnded callback threw", { lease: this.name, error: describeError(callbackError) });
+      this.#logError("an onEnded callback threw", callbackError);
+    }
+  }
+
+  // Logs an error that the handle does not throw. An exception from the logger itself is dropped, so
+  // that disposal and timers cannot throw because of it.
+  #logError(message: string, error: unknown): void {
+    try {
+      this.#context.logger.error(message, { lease: this.name, error: describeError(error) });
+    } catch {
+      // Nothing is left to report it to.
     }
   }
 
@@ -372,7 +379,7 @@ export class LeaseHandle implements AsyncDisposable, HeldLease {
         try {
           await task();
         } catch (error) {
-          this.#context.logger.error("a lease timer failed", { lease: this.name, error: describeError(error) });
+          this.#logError("a lease timer failed", error);
         }
       },
       () => {},
@@ -387,7 +394,7 @@ export class LeaseHandle implements AsyncDisposable, HeldLease {
     try {
       subscription.callback(event);
     } catch (error) {
-      this.#context.logger.error("an onEnding callback threw", { lease: this.name, error: describeError(error) });
+      this.#logError("an onEnding callback threw", error);
     }
   }
 

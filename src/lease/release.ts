@@ -6,7 +6,7 @@ import { isTransientError, pollDelayMs } from "./wait.js";
 /** Time that one release may take, retries included, in milliseconds. */
 export const RELEASE_TIMEOUT_MS = 30_000;
 
-/** What {@link releaseLease} found. */
+/** Outcome of {@link releaseLease}. */
 export type ReleaseResult = "released" | "already-released" | "ended" | "not-found";
 
 /**
@@ -46,7 +46,7 @@ export async function releaseLease(context: LeaseContext, name: string): Promise
   }
 }
 
-// A failed read leaves the answer unknown, so the caller reports the original error instead.
+// A failed read leaves the result unknown, so the caller reports the original error instead.
 async function hasEnded(context: LeaseContext, name: string): Promise<boolean> {
   try {
     return isLeaseEnded(await context.rpc.getLease(name));

@@ -46,7 +46,7 @@ export function describeLeaseState(lease: Lease): LeaseState {
   };
 }
 
-/** What a wait does after reading a lease: stop with it, go on waiting, or fail. */
+/** Decision of a wait after reading a lease: stop with it, go on waiting, or fail. */
 export type LeaseOutcome = { kind: "ready" } | { kind: "waiting" } | { kind: "failed"; error: LeaseError };
 
 /**
