@@ -10,7 +10,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
     // Tests run real loopback gRPC servers; a hung call should fail the test, not the whole run.
     testTimeout: 20_000,
     hookTimeout: 20_000,

@@ -1,20 +1,15 @@
-// Quickstart: list the exporters that match a filter, lease one, wait until the controller assigns
-// it, and release it.
+// Quickstart: list the exporters that match a filter, lease one, show the wait on one line, use the
+// lease, and release it.
 //
 // With JMP_ENDPOINT, JMP_NAMESPACE and JMP_TOKEN set (and optionally JMP_NAME), it talks to that
 // controller. Otherwise it starts the embedded mock controller with a small sample lab.
-import { setTimeout as sleep } from "node:timers/promises";
 import {
   ExporterStatus,
   JumpstarterClient,
   formatDurationMs,
-  isLeaseEnded,
-  isLeaseReady,
-  leaseCondition,
-  leaseEndsAt,
-  leaseExporterId,
   shortId,
   type Exporter,
+  type LeaseProgress,
 } from "@jumpstarter/sdk";
 import { startSampleLab } from "@jumpstarter/sdk/testing";
 
@@ -30,26 +25,17 @@ async function main(): Promise<void> {
     printTable(exporters);
 
     console.log(`\nLeasing an exporter matching "${LEASE_SELECTOR}" for ${LEASE_DURATION}...`);
-    let lease = await client.createLease({ selector: LEASE_SELECTOR, duration: LEASE_DURATION, tags: { purpose: "quickstart" } });
-    const leaseId = shortId(lease.name);
-    try {
-      let lastState = "";
-      const startedAt = Date.now();
-      while (!isLeaseReady(lease)) {
-        const state = describeState(lease);
-        if (state !== lastState) console.log(`  ${formatDurationMs(Date.now() - startedAt)}: ${state}`);
-        lastState = state;
-        if (isLeaseEnded(lease) || leaseCondition(lease, "Unsatisfiable")?.status === "True") {
-          throw new Error(`lease ${leaseId} cannot be satisfied: ${state}`);
-        }
-        await sleep(250);
-        lease = await client.getLease(leaseId);
-      }
-      console.log(`Lease ${leaseId} is ready: exporter ${leaseExporterId(lease)}, ends at ${leaseEndsAt(lease)?.toISOString()}`);
-    } finally {
-      await client.deleteLease(leaseId);
-      console.log(`Released lease ${leaseId}.`);
-    }
+    const status = new StatusLine();
+    const request = { selector: LEASE_SELECTOR, duration: LEASE_DURATION, tags: { purpose: "quickstart" } };
+
+    // withLease releases the lease when the callback returns or throws.
+    await client.withLease({ ...request, onProgress: (progress) => status.show(progress) }, async (lease) => {
+      status.end();
+      const labels = Object.entries(lease.exporterLabels).map(([key, value]) => `${key}=${value}`);
+      console.log(`Lease ${lease.id} is ready: exporter ${lease.exporter} (${labels.join(", ")}), ends at ${lease.endsAt?.toISOString()}`);
+      // Work with the exporter here. lease.extend("15m") adds time; lease.onEnding() warns before the end.
+    });
+    console.log("Released the lease.");
   } finally {
     await client.close();
     await stop();
@@ -60,25 +46,51 @@ async function connect(): Promise<{ client: JumpstarterClient; stop: () => Promi
   const { JMP_ENDPOINT, JMP_NAMESPACE, JMP_TOKEN, JMP_NAME } = process.env;
   if (JMP_ENDPOINT && JMP_NAMESPACE && JMP_TOKEN) {
     console.log(`Using the controller at ${JMP_ENDPOINT}, namespace ${JMP_NAMESPACE}.`);
-    const client = new JumpstarterClient({ endpoint: JMP_ENDPOINT, namespace: JMP_NAMESPACE, token: JMP_TOKEN, clientName: JMP_NAME });
+    const client = new JumpstarterClient({
+      endpoint: JMP_ENDPOINT,
+      namespace: JMP_NAMESPACE,
+      token: JMP_TOKEN,
+      clientName: JMP_NAME,
+      releaseOnExit: true,
+    });
     return { client, stop: async () => {} };
   }
 
   // A short ready delay, so that the progress display has something to show.
   const lab = await startSampleLab({ readyDelayMs: 1200 });
   console.log(`No JMP_ENDPOINT set: started the embedded mock controller at ${lab.endpoint}.\n`);
-  const client = new JumpstarterClient({ endpoint: lab.endpoint, namespace: lab.namespace, token: lab.token, clientName: lab.clientName });
+  const client = new JumpstarterClient({
+    endpoint: lab.endpoint,
+    namespace: lab.namespace,
+    token: lab.token,
+    clientName: lab.clientName,
+    releaseOnExit: true,
+  });
   return { client, stop: () => lab.close() };
 }
 
-function describeState(lease: Parameters<typeof isLeaseReady>[0]): string {
-  for (const type of ["Ready", "Unsatisfiable", "Invalid", "Pending"]) {
-    const condition = leaseCondition(lease, type);
-    if (condition?.status === "True" || (type === "Ready" && condition?.status === "False")) {
-      return `${type}=${condition.status} (${condition.reason ?? "no reason"}${condition.message ? `: ${condition.message}` : ""})`;
+/** One status line that a terminal rewrites in place; other outputs get one line per change. */
+class StatusLine {
+  #open = false;
+
+  show(progress: LeaseProgress): void {
+    const elapsed = formatDurationMs(Math.round(progress.elapsedMs / 100) * 100);
+    const text =
+      progress.kind === "state" ? `  ${elapsed}  ${progress.state.summary}` : `  ${elapsed}  controller unreachable, retrying: ${progress.error.message}`;
+    if (process.stdout.isTTY) {
+      // Cut to the terminal's width, because a wrapped line would not be rewritten in place.
+      const width = process.stdout.columns || 0;
+      process.stdout.write(`\r\u001b[2K${width > 1 ? text.slice(0, width - 1) : text}`);
+      this.#open = true;
+    } else {
+      console.log(text);
     }
   }
-  return "waiting for the controller";
+
+  end(): void {
+    if (this.#open) process.stdout.write("\n");
+    this.#open = false;
+  }
 }
 
 function printTable(exporters: Exporter[]): void {

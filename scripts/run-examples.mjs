@@ -8,15 +8,19 @@ import { spawn } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** Examples to run: file name in examples/ and command-line arguments. */
+/** Examples to run: file name in examples/, command-line arguments and extra environment. */
 const RUN = [
   { file: "quickstart.ts", args: [] },
+  // A short step keeps the run quick; the default step lasts 5 s.
+  { file: "automation.ts", args: [], env: { AUTOMATION_STEP_MS: "300" } },
   { file: "list-exporters.ts", args: [] },
   { file: "list-exporters.ts", args: ["board in (rpi4,jetson-orin),location!=lab-b"] },
 ];
 
 /** Examples that are type-checked but not run here, with the reason. */
-const SKIP = {};
+const SKIP = {
+  "test-harness.test.ts": "a vitest file, run by npm test",
+};
 
 /** Time limit of one example, in ms. Each takes a few seconds. */
 const TIMEOUT_MS = 60_000;
@@ -36,10 +40,10 @@ const env = { ...process.env };
 for (const name of ["JMP_ENDPOINT", "JMP_NAMESPACE", "JMP_TOKEN", "JMP_NAME"]) delete env[name];
 
 let failed = 0;
-for (const { file, args } of RUN) {
+for (const { file, args, env: extraEnv } of RUN) {
   const label = [file, ...args.map((arg) => JSON.stringify(arg))].join(" ");
   const startedAt = performance.now();
-  const { code, output } = await runExample(file, args);
+  const { code, output } = await runExample(file, args, extraEnv);
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1);
 
   if (code === 0 && output.trim() !== "") {
@@ -57,9 +61,9 @@ console.log(`${RUN.length - failed} passed, ${failed} failed`);
 process.exitCode = failed === 0 ? 0 : 1;
 
 /** Runs one example with tsx; `code` is null when it ran past TIMEOUT_MS and was killed. */
-function runExample(file, args) {
+function runExample(file, args, extraEnv = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", `examples/${file}`, ...args], { cwd: root, env });
+    const child = spawn(process.execPath, ["--import", "tsx", `examples/${file}`, ...args], { cwd: root, env: { ...env, ...extraEnv } });
     let output = "";
     child.stdout.on("data", (chunk) => (output += chunk));
     child.stderr.on("data", (chunk) => (output += chunk));

@@ -22,6 +22,12 @@ import { PagedIterable, type PaginationOptions } from "./pagination.js";
 import type { RetrySetting } from "./retry.js";
 import { parseSelector } from "./selector.js";
 import { createConnection, parseEndpoint, withInterceptors, type ConnectionOptions, type TlsOptions } from "./transport.js";
+import { acquireLease, attachLease, withLease, type AcquireLeaseRequest, type AttachLeaseOptions } from "./lease/acquire.js";
+import { systemClock, type LeaseClock } from "./lease/clock.js";
+import type { LeaseContext } from "./lease/context.js";
+import type { LeaseHandle } from "./lease/handle.js";
+import { registerReleaseOnExit, type ReleaseOnExitOptions } from "./lease/release-on-exit.js";
+import { DEFAULT_LEASE_TIMEOUT_MS, waitForLease, type WaitForLeaseOptions } from "./lease/wait.js";
 
 /** Options of {@link JumpstarterClient}. */
 export interface JumpstarterClientOptions {
@@ -47,11 +53,6 @@ export interface JumpstarterClientOptions {
   onTokenRotated?: (rotated: RotatedToken) => void | Promise<void>;
   /** Automatic token renewal. Default: on, 30 days before expiry but no earlier than half the token's lifetime. */
   tokenRotation?: TokenRotationOptions;
-  /**
-   * Default time to wait for a lease to become ready, in milliseconds, for lease waits that set
-   * none. `fromConfig()` sets it from the config's `leases.acquisition_timeout` (seconds). Default: none.
-   */
-  leaseTimeoutMs?: number;
   /** Name of the client object, sent as `jumpstarter-name`. Default: not sent. */
   clientName?: string;
   /** TLS settings: a private CA, or `insecure` to skip verification. Default: system CAs, verified. */
@@ -75,6 +76,19 @@ export interface JumpstarterClientOptions {
    * within the call's `timeoutMs`.
    */
   retry?: RetrySetting;
+  /**
+   * Default timeout of `waitForLease`, `acquireLease` and `attachLease`, in milliseconds.
+   * `fromConfig()` sets it from the config's `leases.acquisition_timeout` (seconds). Default
+   * 7,200,000 (two hours, as `jmp`).
+   */
+  leaseTimeoutMs?: number;
+  /**
+   * On SIGINT or SIGTERM, release every lease this client holds (within 5 s, or `timeoutMs`), then
+   * let the signal end the process as it would have. Default `false`.
+   */
+  releaseOnExit?: boolean | ReleaseOnExitOptions;
+  /** Time source of lease waits and lease timers, for tests. Default: the system clock. */
+  clock?: LeaseClock;
 }
 
 /** Options of {@link JumpstarterClient.getExporter}. */
@@ -124,13 +138,15 @@ export class JumpstarterClient implements AsyncDisposable {
   readonly clientName: string | undefined;
   /** Destination of the SDK's log records. */
   readonly logger: Logger;
-  /** Default wait for a lease to become ready, in milliseconds, from the `leaseTimeoutMs` option. */
-  readonly leaseTimeoutMs: number | undefined;
+  /** Default wait for a lease to become ready, in milliseconds: the `leaseTimeoutMs` option, else two hours. */
+  readonly leaseTimeoutMs: number;
 
   readonly #tokens: TokenManager;
   readonly #rpc: Client<typeof ClientService>;
   readonly #runner: CallRunner;
   readonly #closeConnection: () => void;
+  readonly #leases: LeaseContext;
+  readonly #stopReleaseOnExit: () => void;
 
   constructor(options: JumpstarterClientOptions) {
     if (options === null || typeof options !== "object") {
@@ -143,7 +159,7 @@ export class JumpstarterClient implements AsyncDisposable {
         : requireString(options.token, "token", "pass the client's bearer token or a token provider, for example from its jmp config file");
     this.clientName = options.clientName === undefined ? undefined : shortId(toResourceName(options.clientName, "clients", this.namespace));
     this.logger = resolveLogger(options.logger);
-    this.leaseTimeoutMs = validateTimeoutMs(options.leaseTimeoutMs, "leaseTimeoutMs");
+    this.leaseTimeoutMs = validateTimeoutMs(options.leaseTimeoutMs, "leaseTimeoutMs") ?? DEFAULT_LEASE_TIMEOUT_MS;
     this.#runner = new CallRunner({
       timeoutMs: options.timeoutMs,
       retry: options.retry,
@@ -166,6 +182,22 @@ export class JumpstarterClient implements AsyncDisposable {
       this.#rpc = createClient(ClientService, connection.transport);
       this.#closeConnection = connection.close;
     }
+
+    this.#leases = {
+      rpc: this,
+      namespace: this.namespace,
+      clientName: this.clientName,
+      logger: this.logger,
+      clock: options.clock ?? systemClock,
+      leaseTimeoutMs: this.leaseTimeoutMs,
+      callTimeoutMs: this.#runner.defaultTimeoutMs,
+      closedSignal: this.#runner.closedSignal,
+      held: new Set(),
+    };
+    const releaseOnExit = options.releaseOnExit;
+    this.#stopReleaseOnExit = releaseOnExit
+      ? registerReleaseOnExit(this.#leases.held, this.logger, releaseOnExit === true ? {} : releaseOnExit)
+      : () => {};
 
     // Created last: its renewal timer must not start for a client whose options were rejected.
     this.#tokens = new TokenManager({
@@ -314,6 +346,53 @@ export class JumpstarterClient implements AsyncDisposable {
    * rotation in flight. The old token keeps working until it expires. `onTokenRotated` is awaited,
    * and a client from a config file writes the token back to the file. Other callers must persist
    * the returned token, or it is lost when the process exits.
+   * Polls a lease until it is `Ready=True` and resolves with it: the first poll within 250 ms, then
+   * exponentially less often, with jitter, up to every `maxDelayMs` (5 s). UNAVAILABLE and broken
+   * connections are reported to `onProgress` and outlasted.
+   *
+   * @throws LeaseUnsatisfiableError, LeaseInvalidError or LeaseEndedError when the lease's conditions report that state.
+   * @throws LeaseTimeoutError after `timeoutMs` (default: the client's `leaseTimeoutMs`, two hours).
+   * @throws the signal's reason when `signal` aborts.
+   */
+  async waitForLease(name: string, options?: WaitForLeaseOptions): Promise<Lease> {
+    return waitForLease(this.#leases, name, options);
+  }
+
+  /**
+   * Creates a lease, waits until it is ready as {@link waitForLease} does, and returns a handle that
+   * releases it; `await using lease = await client.acquireLease(...)` releases it at the end of the
+   * scope. The lease id is a client-generated UUIDv7, so a create repeated after a lost response
+   * takes over the lease it made instead of making a second one. When the wait fails for any
+   * reason (timeout, abort, unsatisfiable, error), the lease is deleted before the error is rethrown.
+   *
+   * @throws InvalidArgumentError before any RPC for an invalid spec or option, and the errors of `waitForLease`.
+   */
+  async acquireLease(request: AcquireLeaseRequest): Promise<LeaseHandle> {
+    return acquireLease(this.#leases, request);
+  }
+
+  /**
+   * Acquires a lease, runs `fn` with it, and releases it however `fn` ends: return, throw or abort.
+   * When `fn` throws, its error is rethrown and a failed release goes to the logger and
+   * `onReleaseError`; when `fn` returns, a failed release rejects.
+   */
+  async withLease<T>(request: AcquireLeaseRequest, fn: (lease: LeaseHandle) => Promise<T> | T): Promise<T> {
+    return withLease(this.#leases, request, fn);
+  }
+
+  /**
+   * Returns a handle for an existing lease of this client, such as one named by `JMP_LEASE`, once it
+   * is ready.
+   *
+   * @throws LeaseEndedError when it has ended, PermissionDeniedError when another client holds it.
+   */
+  async attachLease(name: string, options?: AttachLeaseOptions): Promise<LeaseHandle> {
+    return attachLease(this.#leases, name, options);
+  }
+
+  /**
+   * Asks the controller for a new token and uses it for every later call. The old token keeps
+   * working until it expires. Persist the returned token, or it is lost when the process exits.
    */
   async rotateToken(options?: CallOptions): Promise<RotatedToken> {
     return this.#tokens.rotateNow(() => this.#sendRotateToken(options));
@@ -334,6 +413,7 @@ export class JumpstarterClient implements AsyncDisposable {
    */
   async close(): Promise<void> {
     this.#tokens.close();
+    this.#stopReleaseOnExit();
     this.#runner.close();
     this.#closeConnection();
   }

@@ -1,4 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
+import type { Lease } from "./generated.js";
 
 // A brand shared by every copy of this package in one process, so that `isJumpstarterError` works
 // when two versions are installed side by side and `instanceof` would fail.
@@ -352,4 +353,65 @@ function hasErrorCode(error: unknown, codes: ReadonlySet<string>): boolean {
     current = (current as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/** Fields of a lease error besides those of {@link JumpstarterErrorOptions}. */
+export interface LeaseErrorOptions extends JumpstarterErrorOptions {
+  /** `reason` of the lease condition behind the error, such as `NoAccess` or `Expired`. */
+  reason?: string;
+  /** `message` of that condition, as the controller wrote it. */
+  conditionMessage?: string;
+  /** The lease as last read, when it was read. */
+  lease?: Lease;
+}
+
+/**
+ * Base class of the errors about a lease's state. `reason` and `conditionMessage` carry the
+ * condition that the controller set, and `lease` the lease as last read.
+ */
+export class LeaseError extends JumpstarterError {
+  /** Reason of the condition behind the error, when there is one. */
+  readonly reason: string | undefined;
+  /** Message of that condition, when there is one. */
+  readonly conditionMessage: string | undefined;
+  /** The lease as last read, when it was read. */
+  readonly lease: Lease | undefined;
+
+  constructor(message: string, options: LeaseErrorOptions = {}) {
+    super(message, options);
+    this.reason = options.reason;
+    this.conditionMessage = options.conditionMessage;
+    this.lease = options.lease;
+  }
+}
+
+/** The controller cannot satisfy the lease (`Unsatisfiable=True`): no exporter matches or may be used. */
+export class LeaseUnsatisfiableError extends LeaseError {
+  protected static override readonly defaultCode: Code = Code.FailedPrecondition;
+}
+
+/** The controller rejected the lease's spec (`Invalid=True`). */
+export class LeaseInvalidError extends LeaseError {
+  protected static override readonly defaultCode: Code = Code.InvalidArgument;
+}
+
+/**
+ * The lease has ended: it expired, was released, was transferred to another client, or was
+ * deleted. `reason` is the controller's (`Expired`, `Released`) or the SDK's (`Transferred`, `NotFound`).
+ */
+export class LeaseEndedError extends LeaseError {
+  protected static override readonly defaultCode: Code = Code.FailedPrecondition;
+}
+
+/** The lease did not become ready within the wait's timeout. The message describes the last state seen. */
+export class LeaseTimeoutError extends LeaseError {
+  protected static override readonly defaultCode: Code = Code.DeadlineExceeded;
+
+  /** Time waited, in milliseconds. */
+  readonly waitedMs: number;
+
+  constructor(message: string, options: LeaseErrorOptions & { waitedMs: number }) {
+    super(message, options);
+    this.waitedMs = options.waitedMs;
+  }
 }

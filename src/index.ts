@@ -28,6 +28,28 @@ export { type FromConfigOptions } from "./config/from-config.js";
 export { loadClientConfig, type LoadClientConfigOptions } from "./config/load-client-config.js";
 export { ClientConfig, GRPC_INSECURE_ENV_VAR } from "./config/client-config.js";
 export { resolveConfigHome, CONFIG_HOME_ENV_VAR } from "./config/config-home.js";
+export { type AcquireLeaseRequest, type AttachLeaseOptions } from "./lease/acquire.js";
+export {
+  LeaseHandle,
+  type LeaseHandleOptions,
+  type AutoExtendOptions,
+  type LeaseEndingEvent,
+  DEFAULT_LEASE_WATCH_INTERVAL_MS,
+} from "./lease/handle.js";
+export {
+  pollDelayMs,
+  isTransientError,
+  type WaitForLeaseOptions,
+  type LeaseProgress,
+  type PollScheduleOptions,
+  DEFAULT_LEASE_TIMEOUT_MS,
+  DEFAULT_POLL_MIN_DELAY_MS,
+  DEFAULT_POLL_MAX_DELAY_MS,
+} from "./lease/wait.js";
+export { describeLeaseState, evaluateLease, type LeaseState, type LeaseOutcome } from "./lease/state.js";
+export { RELEASE_TIMEOUT_MS } from "./lease/release.js";
+export { type ReleaseOnExitOptions, DEFAULT_RELEASE_ON_EXIT_TIMEOUT_MS } from "./lease/release-on-exit.js";
+export { systemClock, type LeaseClock, type SleepOptions } from "./lease/clock.js";
 export { PagedIterable, type Page, type PaginationOptions, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./pagination.js";
 export {
   type LeaseSpec,
@@ -79,8 +101,14 @@ export {
   PageTokenExpiredError,
   ClientClosedError,
   ConfigError,
+  LeaseError,
+  LeaseUnsatisfiableError,
+  LeaseInvalidError,
+  LeaseEndedError,
+  LeaseTimeoutError,
   isJumpstarterError,
   type JumpstarterErrorOptions,
+  type LeaseErrorOptions,
 } from "./errors.js";
 export { type Logger, silentLogger, DEBUG_ENV_VAR } from "./logger.js";
 export { type TlsOptions, type ConnectionOptions, parseEndpoint, isLoopbackHost } from "./transport.js";

@@ -398,7 +398,7 @@ describe("JumpstarterClient.fromConfig", () => {
       homeDir: home,
     });
     await expect(client.getExporter("rpi4-01")).resolves.toBeDefined();
-    expect(client.leaseTimeoutMs).toBeUndefined();
+    expect(client.leaseTimeoutMs).toBe(7_200_000);
   });
 
   it("lets options override the config", async () => {

@@ -802,6 +802,16 @@ describe("startMockController", () => {
       mock.clearFaults();
     });
 
+    it("loses the response after the call takes effect", async () => {
+      mock.loseResponseNext("CreateLease", 1, { code: Code.Unavailable, message: "connection reset" });
+      const error = await rejection(createLease({ selector: "board=rpi4" }, "lost-response"));
+      expect(error.code).toBe(Code.Unavailable);
+
+      const lease = await getLease(leaseName("lost-response"));
+      expect(lease.name).toBe(leaseName("lost-response"));
+      expect(mock.leases()).toHaveLength(1);
+    });
+
     it("logs calls with request and headers", async () => {
       mock.failNext("GetExporter", 1, { code: Code.Internal, message: "boom" });
       await rejection(raw.client.getExporter({ name: exporterName("rpi4-01") }));
@@ -951,6 +961,15 @@ describe("startMockController", () => {
       expect(mock.activeLeases()).toEqual([]);
       const [ended] = mock.leases();
       expect(condition(ended, "Ready")?.reason).toBe("Expired");
+    });
+
+    it("sets a lease condition", async () => {
+      const created = await createLease({ selector: "board=rpi4" });
+      mock.setLeaseCondition(created.name, { type: "Invalid", status: "True", reason: "InvalidSpec", message: "bad" });
+
+      const lease = await getLease(created.name);
+      expect(condition(lease, "Invalid")).toMatchObject({ status: "True", reason: "InvalidSpec", message: "bad" });
+      expect(() => mock.setLeaseCondition("missing", { type: "Ready", status: "True", reason: "Ready" })).toThrow(/not found/);
     });
 
     it("marks a leased exporter LEASE_READY", async () => {

@@ -9,6 +9,7 @@ export {
   startMockController,
   type MockController,
   type MockControllerOptions,
+  type MockLeaseCondition,
   type MockLeaseRequest,
   type MockRestartOptions,
   type MockTokenOptions,

@@ -6,6 +6,7 @@ import { MockTokenAuthority, signingKeyBytes } from "./mock-auth.js";
 import type { MockCall, MockMethod } from "./mock-calls.js";
 import type { MockExporter, MockExporterSpec } from "./mock-exporters.js";
 import { MockFaults, type MockFailure, type MockStall } from "./mock-faults.js";
+import type { LeaseRecord } from "./mock-lease-record.js";
 import { MockLeaseStore } from "./mock-leases.js";
 import { parseObjectName } from "./mock-names.js";
 import { MockPaginator } from "./mock-pagination.js";
@@ -70,6 +71,15 @@ export interface MockLeaseRequest {
   allowDisabled?: boolean;
 }
 
+/** A condition for {@link MockController.setLeaseCondition}. */
+export interface MockLeaseCondition {
+  type: "Pending" | "Ready" | "Unsatisfiable" | "Invalid";
+  status: "True" | "False";
+  reason: string;
+  /** Default: empty. */
+  message?: string;
+}
+
 /** Options of {@link MockController.restart}. */
 export interface MockRestartOptions {
   /** Time in ms between stopping and listening again, during which connections are refused. Default: 0. */
@@ -129,6 +139,12 @@ export interface MockController {
   createLeaseAs(clientName: string, request: MockLeaseRequest): Lease;
   /** Ends a lease now as its end time would (Ready=False, reason Expired). Takes an id or a full name. */
   endLease(name: string): void;
+  /**
+   * Sets a condition on a lease, replacing the one of the same type, without changing how the
+   * lease is scheduled. For conditions that the mock does not produce itself, such as `Invalid` or
+   * `Unsatisfiable` with reason `NoExporter`. Takes an id or a full name.
+   */
+  setLeaseCondition(name: string, condition: MockLeaseCondition): void;
   /** Returns every lease of every client, ended ones included, sorted by name. */
   leases(): Lease[];
   /** Returns the leases that have not ended, sorted by name. */
@@ -138,6 +154,11 @@ export interface MockController {
 
   /** Makes the next `count` calls of `method` fail with the given code and message. */
   failNext(method: MockMethod, count: number, failure: MockFailure): void;
+  /**
+   * Makes the next `count` calls of `method` take effect and then fail with the given code and
+   * message, as when the response is lost on its way back to the client.
+   */
+  loseResponseNext(method: MockMethod, count: number, failure: MockFailure): void;
   /** Holds the next `count` calls of `method` for `ms`, or until the call is cancelled when `ms` is not set. */
   stallNext(method: MockMethod, count: number, stall?: MockStall): void;
   /** Adds `ms` of latency to every later call of `method`, or removes it when `ms` is 0. */
@@ -300,10 +321,12 @@ class RunningMockController implements MockController {
   }
 
   endLease(name: string): void {
-    const key = name.includes("/") ? parseObjectName(name, "leases") : { namespace: this.namespace, id: name };
-    const lease = this.store.findLease(key.namespace, key.id);
-    if (lease === undefined) throw new Error(`lease "${name}" not found in the mock controller`);
-    this.store.expireLease(lease);
+    this.store.expireLease(this.requireLease(name));
+  }
+
+  setLeaseCondition(name: string, condition: MockLeaseCondition): void {
+    const { type, status, reason, message = "" } = condition;
+    this.store.setCondition(this.requireLease(name), type, status, reason, message);
   }
 
   leases(): Lease[] {
@@ -324,6 +347,10 @@ class RunningMockController implements MockController {
     this.faults.failNext(method, count, failure);
   }
 
+  loseResponseNext(method: MockMethod, count: number, failure: MockFailure): void {
+    this.faults.loseResponseNext(method, count, failure);
+  }
+
   stallNext(method: MockMethod, count: number, stall: MockStall = {}): void {
     this.faults.stallNext(method, count, stall);
   }
@@ -334,6 +361,13 @@ class RunningMockController implements MockController {
 
   clearFaults(): void {
     this.faults.clear();
+  }
+
+  private requireLease(name: string): LeaseRecord {
+    const key = name.includes("/") ? parseObjectName(name, "leases") : { namespace: this.namespace, id: name };
+    const lease = this.store.findLease(key.namespace, key.id);
+    if (lease === undefined) throw new Error(`lease "${name}" not found in the mock controller`);
+    return lease;
   }
 
   private requireOpen(action: string): void {

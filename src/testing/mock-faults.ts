@@ -28,6 +28,7 @@ interface PendingSleep {
  */
 export class MockFaults {
   private readonly failures = new Map<MockMethod, MockFailure[]>();
+  private readonly lostResponses = new Map<MockMethod, MockFailure[]>();
   private readonly stalls = new Map<MockMethod, MockStall[]>();
   private readonly latencies = new Map<MockMethod, number>();
   private readonly sleeps = new Set<PendingSleep>();
@@ -36,6 +37,14 @@ export class MockFaults {
   /** Makes the next `count` calls of `method` fail with `failure`, after any queued before. */
   failNext(method: MockMethod, count: number, failure: MockFailure): void {
     enqueue(this.failures, method, count, failure);
+  }
+
+  /**
+   * Makes the next `count` calls of `method` take effect and then fail with `failure` instead of
+   * returning their response, as when the response is lost on its way back.
+   */
+  loseResponseNext(method: MockMethod, count: number, failure: MockFailure): void {
+    enqueue(this.lostResponses, method, count, failure);
   }
 
   /** Makes the next `count` calls of `method` wait before they are handled, after any queued before. */
@@ -55,6 +64,7 @@ export class MockFaults {
   /** Removes every queued failure, queued stall and latency. Calls already waiting keep waiting. */
   clear(): void {
     this.failures.clear();
+    this.lostResponses.clear();
     this.stalls.clear();
     this.latencies.clear();
   }
@@ -73,6 +83,16 @@ export class MockFaults {
     if (stall !== undefined) await this.sleep(stall.ms, signal);
 
     const failure = this.failures.get(method)?.shift();
+    if (failure !== undefined) throw new ConnectError(failure.message, failure.code);
+  }
+
+  /**
+   * Applies a queued lost response to a call of `method` that has taken effect.
+   *
+   * @throws ConnectError with the queued failure.
+   */
+  applyAfter(method: MockMethod): void {
+    const failure = this.lostResponses.get(method)?.shift();
     if (failure !== undefined) throw new ConnectError(failure.message, failure.code);
   }
 

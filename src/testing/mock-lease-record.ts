@@ -6,7 +6,7 @@ import { formatObjectName } from "./mock-names.js";
 import type { LeaseTimes } from "./mock-time-rules.js";
 
 /** Condition types that the controller sets on a lease. */
-export type LeaseConditionType = "Pending" | "Ready" | "Unsatisfiable";
+export type LeaseConditionType = "Pending" | "Ready" | "Unsatisfiable" | "Invalid";
 
 /** A Kubernetes `metav1.Condition` on a lease. */
 export interface LeaseCondition {

@@ -20,6 +20,7 @@ import {
   leaseHoldsExporter,
   leaseToProto,
   setLeaseCondition,
+  type LeaseConditionType,
   type LeaseRecord,
 } from "./mock-lease-record.js";
 import { kubernetesAlreadyExists, objectIdProblem, parseObjectName } from "./mock-names.js";
@@ -262,6 +263,14 @@ export class MockLeaseStore {
   /** Ends the lease now as its end time would: Ready=False reason Expired, and frees its exporter. */
   expireLease(lease: LeaseRecord): void {
     if (!lease.ended) this.endLease(lease, "Expired", EXPIRED_MESSAGE, this.now());
+  }
+
+  /**
+   * Sets a condition on the lease as the controller would, without changing its schedule, so that
+   * tests can show conditions that the mock does not produce itself.
+   */
+  setCondition(lease: LeaseRecord, type: LeaseConditionType, status: "True" | "False", reason: string, message: string): void {
+    setLeaseCondition(lease, type, status, reason, message, this.now());
   }
 
   /** Applies every event that the clock has passed: begin times, ends, and freed exporters. */

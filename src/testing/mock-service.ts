@@ -51,6 +51,25 @@ type UpdateMaskPath = (typeof UPDATE_MASK_PATHS)[number];
  * authentication error.
  */
 export function createMockClientService(state: MockServiceState): ServiceImpl<typeof ClientService> {
+  return withLostResponses(state.faults, createHandlers(state));
+}
+
+// Runs each handler and then applies a queued lost response, so the call takes effect but the
+// client receives an error.
+function withLostResponses(faults: MockFaults, handlers: ServiceImpl<typeof ClientService>): ServiceImpl<typeof ClientService> {
+  const wrapped: Record<string, unknown> = {};
+  for (const [key, handler] of Object.entries(handlers) as [string, (request: unknown, context: HandlerContext) => Promise<unknown>][]) {
+    const method = (key.charAt(0).toUpperCase() + key.slice(1)) as MockMethod;
+    wrapped[key] = async (request: unknown, context: HandlerContext) => {
+      const response = await handler(request, context);
+      faults.applyAfter(method);
+      return response;
+    };
+  }
+  return wrapped as ServiceImpl<typeof ClientService>;
+}
+
+function createHandlers(state: MockServiceState): ServiceImpl<typeof ClientService> {
   const { store, paginator, now } = state;
 
   async function startCall(method: MockMethod, request: unknown, context: HandlerContext): Promise<MockCaller> {
