@@ -359,7 +359,7 @@ export class JumpstarterClient implements AsyncDisposable {
   }
 
   /**
-   * Creates a lease, waits until it is ready as {@link waitForLease} does, and returns a handle that
+   * Creates a lease, waits until it is ready as {@link JumpstarterClient.waitForLease} does, and returns a handle that
    * releases it; `await using lease = await client.acquireLease(...)` releases it at the end of the
    * scope. The lease id is a client-generated UUIDv7, so a create repeated after a lost response
    * takes over the lease it made instead of making a second one. When the wait fails for any

@@ -171,7 +171,7 @@ export class LeaseHandle implements AsyncDisposable, HeldLease {
 
   /**
    * Changes the lease's times or transfers it with UpdateLease; see `client.updateLease`. Unlike
-   * {@link extend}, a new `duration` here replaces the old one and may shorten the lease.
+   * {@link LeaseHandle.extend}, a new `duration` here replaces the old one and may shorten the lease.
    */
   async update(changes: LeaseChanges, options?: CallOptions): Promise<Lease> {
     const lease = await this.#context.rpc.updateLease(this.name, changes, options);
