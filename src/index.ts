@@ -26,7 +26,7 @@ export {
 export { readTokenTimes, type TokenTimes } from "./credentials/jwt-expiry.js";
 export { type FromConfigOptions } from "./config/from-config.js";
 export { loadClientConfig, type LoadClientConfigOptions } from "./config/load-client-config.js";
-export { ClientConfig, GRPC_INSECURE_ENV_VAR } from "./config/client-config.js";
+export { ClientConfig, GRPC_INSECURE_ENV_VAR, type ClientConfigFields } from "./config/client-config.js";
 export { resolveConfigHome, CONFIG_HOME_ENV_VAR } from "./config/config-home.js";
 export { type AcquireLeaseRequest, type AttachLeaseOptions } from "./lease/acquire.js";
 export {

@@ -89,7 +89,7 @@ interface AutoExtendPlan {
  * `autoExtend` never keep the process alive, and they stop when the lease is released, when it
  * ends, or when the client closes.
  */
-export class LeaseHandle implements AsyncDisposable, HeldLease {
+export class LeaseHandle implements AsyncDisposable {
   /** Full resource name: `namespaces/{ns}/leases/{id}`. */
   readonly name: string;
   /** Lease id, the last segment of `name`. */
@@ -114,6 +114,8 @@ export class LeaseHandle implements AsyncDisposable, HeldLease {
   /**
    * Wraps a ready lease. Use `client.acquireLease()` or `client.attachLease()` instead, which
    * read the exporter and register the handle with the client.
+   *
+   * @internal
    */
   constructor(context: LeaseContext, lease: Lease, exporter: Exporter, options: LeaseHandleOptions = {}) {
     this.#context = context;
