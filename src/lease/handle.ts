@@ -11,7 +11,7 @@ import type { Exporter, Lease } from "../generated.js";
 import type { LeaseChanges } from "../lease-spec.js";
 import { isLeaseEnded, leaseEndsAt, leaseExporterId } from "../lease-status.js";
 import { formatResourceName, shortId } from "../names.js";
-import type { HeldLease, LeaseContext } from "./context.js";
+import type { LeaseContext } from "./context.js";
 import { releaseLease } from "./release.js";
 import { leaseEndedError } from "./state.js";
 

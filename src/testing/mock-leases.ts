@@ -23,7 +23,7 @@ import {
   type LeaseConditionType,
   type LeaseRecord,
 } from "./mock-lease-record.js";
-import { kubernetesAlreadyExists, objectIdProblem, parseObjectName } from "./mock-names.js";
+import { kubernetesAlreadyExists, objectIdProblem } from "./mock-names.js";
 import { resolveLeaseTimes, type LeaseTimeInput } from "./mock-time-rules.js";
 
 /** Fields of a new lease, already taken out of the request. */
