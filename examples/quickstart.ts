@@ -74,7 +74,8 @@ class StatusLine {
   #open = false;
 
   show(progress: LeaseProgress): void {
-    const elapsed = formatDurationMs(Math.round(progress.elapsedMs / 100) * 100);
+    // Padded so that the state texts line up from one line to the next.
+    const elapsed = formatDurationMs(Math.round(progress.elapsedMs / 100) * 100).padStart(5);
     const text =
       progress.kind === "state" ? `  ${elapsed}  ${progress.state.summary}` : `  ${elapsed}  controller unreachable, retrying: ${progress.error.message}`;
     if (process.stdout.isTTY) {

@@ -104,8 +104,9 @@ export class DeadlineExceededError extends JumpstarterError {
 }
 
 /**
- * The caller's `AbortSignal` cancelled the call. The signal's reason is kept as `cause` when it
- * is an error.
+ * The controller or a proxy cancelled the call (gRPC CANCELLED). An abort through the caller's own
+ * `AbortSignal` does not raise this class: the call rejects with the signal's reason, as `fetch`
+ * does, so that `signal.reason` reaches the caller unchanged.
  */
 export class CanceledError extends JumpstarterError {
   protected static override readonly defaultCode: Code = Code.Canceled;
@@ -152,7 +153,9 @@ export function isJumpstarterError(value: unknown): value is JumpstarterError {
 
 // JWTs start with a base64url-encoded JSON header, which always begins with "eyJ".
 const JWT_PATTERN = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
-const BEARER_PATTERN = /(Bearer\s+)[^\s"',;]+/gi;
+// A bearer credential is long and opaque; requiring 16 characters keeps prose such as "bearer token"
+// in the SDK's own messages intact.
+const BEARER_PATTERN = /(Bearer\s+)[A-Za-z0-9._~+/=-]{16,}/gi;
 
 /** Replaces anything that looks like a bearer token or a JWT in `text` with `[redacted]`. */
 export function redactSecrets(text: string): string {

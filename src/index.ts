@@ -110,6 +110,9 @@ export {
   type JumpstarterErrorOptions,
   type LeaseErrorOptions,
 } from "./errors.js";
+// The gRPC status codes of `JumpstarterError.code`, re-exported so that users need no direct
+// dependency on connect to compare them.
+export { Code } from "@connectrpc/connect";
 export { type Logger, silentLogger, DEBUG_ENV_VAR } from "./logger.js";
 export { type TlsOptions, type ConnectionOptions, parseEndpoint, isLoopbackHost } from "./transport.js";
 export { HEADER_AUTHORIZATION, HEADER_KIND, HEADER_NAMESPACE, HEADER_NAME } from "./metadata.js";

@@ -1,11 +1,12 @@
 import { InvalidArgumentError } from "./errors.js";
 
 /** Operator of one label-selector requirement, as Kubernetes names them. */
-export type SelectorOperator = "=" | "!=" | "in" | "notin" | "exists" | "!";
+export type SelectorOperator = "=" | "!=" | "in" | "notin" | "exists" | "!" | ">" | "<";
 
 /**
  * One requirement of a label selector. `values` is empty for `exists` and `!` (does not exist),
- * contains one value for `=` and `!=`, and one or more for `in` and `notin`.
+ * contains one value for `=` and `!=`, one integer for `>` and `<`, and one or more for `in` and
+ * `notin`.
  */
 export interface SelectorRequirement {
   /** Label key, such as `board` or `example.com/arch`. */
@@ -34,6 +35,8 @@ const NAME_PART = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const PREFIX_PART = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 // Label values: empty, or at most 63 characters that start and end with an alphanumeric character.
 const VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+// Values of `>` and `<`, which Kubernetes compares as 64-bit integers.
+const INTEGER = /^-?[0-9]{1,18}$/;
 
 /** Reports why `key` is not a valid Kubernetes label key, or `undefined` when it is valid. */
 export function labelKeyProblem(key: string): string | undefined {
@@ -71,7 +74,7 @@ function selectorError(selector: string, position: number, problem: string): Inv
 
 type Token =
   | { kind: "word"; text: string; start: number }
-  | { kind: "op"; text: "=" | "==" | "!=" | "!"; start: number }
+  | { kind: "op"; text: "=" | "==" | "!=" | "!" | ">" | "<"; start: number }
   | { kind: "punct"; text: "(" | ")" | ","; start: number };
 
 function tokenize(selector: string): Token[] {
@@ -94,6 +97,11 @@ function tokenize(selector: string): Token[] {
       i += isNotEqual ? 2 : 1;
       continue;
     }
+    if (ch === ">" || ch === "<") {
+      tokens.push({ kind: "op", text: ch, start: i });
+      i++;
+      continue;
+    }
     if (ch === "=") {
       const isDouble = selector[i + 1] === "=";
       tokens.push({ kind: "op", text: isDouble ? "==" : "=", start: i });
@@ -101,7 +109,7 @@ function tokenize(selector: string): Token[] {
       continue;
     }
     const start = i;
-    while (i < selector.length && !" \t(),!=".includes(selector[i]!)) i++;
+    while (i < selector.length && !" \t(),!=<>".includes(selector[i]!)) i++;
     tokens.push({ kind: "word", text: selector.slice(start, i), start });
   }
   return tokens;
@@ -110,8 +118,8 @@ function tokenize(selector: string): Token[] {
 /**
  * Parses a Kubernetes label selector such as `board=rpi4,env in (lab,ci),!reserved`.
  *
- * Accepts `key=value`, `key==value`, `key!=value`, `key in (v1,v2)`, `key notin (v1)`, `key` and
- * `!key`, joined by commas. The empty string is a valid selector that matches everything.
+ * Accepts `key=value`, `key==value`, `key!=value`, `key in (v1,v2)`, `key notin (v1)`, `key`,
+ * `!key`, and the integer comparisons `key>3` and `key<3`, joined by commas. The empty string is a valid selector that matches everything.
  *
  * @throws InvalidArgumentError naming the selector and the zero-based position of the problem.
  */
@@ -192,6 +200,14 @@ export function parseSelector(selector: string): ParsedSelector {
       const op = peek();
       if (op === undefined || (op.kind === "punct" && op.text === ",")) {
         requirements.push({ key, operator: "exists", values: [] });
+      } else if (op.kind === "op" && (op.text === ">" || op.text === "<")) {
+        pos++;
+        const token = peek();
+        if (token?.kind !== "word" || !INTEGER.test(token.text)) {
+          throw selectorError(selector, at(token), `expected an integer after "${op.text}"`);
+        }
+        pos++;
+        requirements.push({ key, operator: op.text, values: [token.text] });
       } else if (op.kind === "op" && op.text !== "!") {
         pos++;
         const operator = op.text === "!=" ? "!=" : "=";
@@ -200,7 +216,7 @@ export function parseSelector(selector: string): ParsedSelector {
         pos++;
         requirements.push({ key, operator: op.text, values: readValueSet() });
       } else {
-        throw selectorError(selector, op.start, 'expected an operator ("=", "==", "!=", "in" or "notin")');
+        throw selectorError(selector, op.start, 'expected an operator ("=", "==", "!=", ">", "<", "in" or "notin")');
       }
     }
 
@@ -225,6 +241,8 @@ export function formatSelector(selector: ParsedSelector): string {
       switch (operator) {
         case "=":
         case "!=":
+        case ">":
+        case "<":
           return `${key}${operator}${values[0] ?? ""}`;
         case "in":
         case "notin":
@@ -240,7 +258,7 @@ export function formatSelector(selector: ParsedSelector): string {
 
 /**
  * Tells whether `labels` satisfy `selector`, with Kubernetes semantics: `!=` and `notin` match
- * when the key is absent. A string selector is parsed first and throws when malformed.
+ * when the key is absent, and `>` and `<` match only a label whose value is an integer. A string selector is parsed first and throws when malformed.
  */
 export function selectorMatches(
   selector: string | ParsedSelector,
@@ -263,6 +281,12 @@ export function selectorMatches(
         return has;
       case "!":
         return !has;
+      case ">":
+      case "<": {
+        if (!has || !INTEGER.test(value!)) return false;
+        const difference = BigInt(value!) - BigInt(values[0]!);
+        return operator === ">" ? difference > 0n : difference < 0n;
+      }
     }
   });
 }

@@ -139,7 +139,11 @@ describe("errors", () => {
 
   describe("redactSecrets", () => {
     it("hides bearer values", () => {
-      expect(redactSecrets("authorization: Bearer abc.def")).toBe("authorization: Bearer [redacted]");
+      expect(redactSecrets("authorization: Bearer abcdefghij.klmnopqrstu")).toBe("authorization: Bearer [redacted]");
+    });
+
+    it("keeps the words bearer token", () => {
+      expect(redactSecrets("the bearer token would cross the network")).toBe("the bearer token would cross the network");
     });
   });
 

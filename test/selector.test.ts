@@ -15,6 +15,8 @@ describe("selector", () => {
       ["!reserved", [{ key: "reserved", operator: "!", values: [] }]],
       ["board=", [{ key: "board", operator: "=", values: [""] }]],
       ["example.com/board=rpi4", [{ key: "example.com/board", operator: "=", values: ["rpi4"] }]],
+      ["cores>3", [{ key: "cores", operator: ">", values: ["3"] }]],
+      ["cores < -1", [{ key: "cores", operator: "<", values: ["-1"] }]],
       [
         " board = rpi4 , env in ( lab , ci ) ,!x",
         [
@@ -41,6 +43,8 @@ describe("selector", () => {
       ["!", 1, "expected a label key"],
       ["env in (a,-b)", 10, "invalid label value"],
       ["env in ()", 8, "need at least one value"],
+      ["cores>x", 6, 'expected an integer after ">"'],
+      ["cores<", 6, 'expected an integer after "<"'],
     ])("rejects %j at position %i", (text, position, problem) => {
       let caught: unknown;
       try {
@@ -57,7 +61,7 @@ describe("selector", () => {
   });
 
   describe("selectorMatches", () => {
-    const labels = { board: "rpi4", env: "lab", gpu: "" };
+    const labels = { board: "rpi4", env: "lab", gpu: "", cores: "4" };
 
     it.each([
       ["", true],
@@ -75,6 +79,11 @@ describe("selector", () => {
       ["!missing", true],
       ["!board", false],
       ["board=rpi4,env=ci", false],
+      ["cores>3", true],
+      ["cores>4", false],
+      ["cores<5", true],
+      ["board>3", false],
+      ["missing<3", false],
     ])("evaluates %j as %s", (selector, expected) => {
       expect(selectorMatches(selector, labels)).toBe(expected);
     });
@@ -108,6 +117,7 @@ describe("selector", () => {
       fc.record({ key, operator: fc.constantFrom("=" as const, "!=" as const), values: fc.tuple(value).map((v) => [...v]) }),
       fc.record({ key, operator: fc.constantFrom("in" as const, "notin" as const), values: fc.array(nonEmptyValue, { minLength: 1, maxLength: 4 }) }),
       fc.record({ key, operator: fc.constantFrom("exists" as const, "!" as const), values: fc.constant([] as string[]) }),
+      fc.record({ key, operator: fc.constantFrom(">" as const, "<" as const), values: fc.integer().map((n) => [String(n)]) }),
     );
 
     it("round-trips through parseSelector", () => {

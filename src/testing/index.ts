@@ -18,4 +18,7 @@ export { MOCK_METHODS, type MockCall, type MockMethod } from "./mock-calls.js";
 export { HIDDEN_LABEL_PREFIX, type MockExporter, type MockExporterSpec } from "./mock-exporters.js";
 export type { MockFailure, MockStall } from "./mock-faults.js";
 export { MOCK_TOKEN_AUDIENCE, MOCK_TOKEN_ISSUER } from "./mock-auth.js";
+// Types that the controls take and return, so that tests need only this entry point.
+export { ExporterStatus, type Exporter, type Lease } from "../generated.js";
+export { Code } from "@connectrpc/connect";
 export { SAMPLE_LAB_OTHER_CLIENT, SAMPLE_LAB_OTHER_LEASE, sampleLab, startSampleLab } from "./sample-lab.js";
