@@ -1,4 +1,5 @@
 import type { CallOptions as ConnectCallOptions } from "@connectrpc/connect";
+import { setMaxListeners } from "node:events";
 import { ClientClosedError, InvalidArgumentError, toJumpstarterError } from "./errors.js";
 
 /** Options that every client method accepts as its last argument. */
@@ -47,6 +48,9 @@ export class CallRunner {
   constructor(options: { timeoutMs?: number; tokenExpiresAt?: () => Date | undefined }) {
     this.#defaultTimeoutMs = validateTimeoutMs(options.timeoutMs) ?? DEFAULT_TIMEOUT_MS;
     this.#describeTokenExpiry = options.tokenExpiresAt ?? (() => undefined);
+    // Every call in flight listens to this signal, so Node's warning about more than 10 listeners
+    // would fire for any 11 concurrent calls; it does not point to a leak here.
+    setMaxListeners(0, this.#closed.signal);
   }
 
   /** Aborted when the client closes; waits and timers listen to it. */
