@@ -48,8 +48,8 @@ export class CallRunner {
   constructor(options: { timeoutMs?: number; tokenExpiresAt?: () => Date | undefined }) {
     this.#defaultTimeoutMs = validateTimeoutMs(options.timeoutMs) ?? DEFAULT_TIMEOUT_MS;
     this.#describeTokenExpiry = options.tokenExpiresAt ?? (() => undefined);
-    // Every call in flight listens to this signal, so Node's warning about more than 10 listeners
-    // would fire for any 11 concurrent calls; it does not point to a leak here.
+    // Every call in flight adds an abort listener to this signal, so 11 concurrent calls would make
+    // Node warn about a possible leak. Each listener goes away when its call ends.
     setMaxListeners(0, this.#closed.signal);
   }
 
