@@ -21,9 +21,10 @@ export function summarize(values: readonly number[]): Summary {
   return { median: quantile(sorted, 0.5), min: sorted[0]!, max: sorted[sorted.length - 1]!, count: sorted.length };
 }
 
-/** Formats a summary as `median (min–max)` with `digits` decimals. */
+/** Formats a summary as `median (min–max)` with `digits` decimals, or as the value alone for one measurement. */
 export function formatSummary(summary: Summary, digits = 0): string {
   const format = (value: number): string => formatNumber(value, digits);
+  if (summary.count === 1) return format(summary.median);
   return `${format(summary.median)} (${format(summary.min)}–${format(summary.max)})`;
 }
 

@@ -15,17 +15,20 @@ export interface ListingInput {
   total: number;
   /** Timed runs after one warm-up run. */
   repetitions: number;
+  /** Runs with forced GCs that measure the live heap, after the timed ones. */
+  livePasses: number;
   /** Keep every item in an array, as `toArray()` does, to show what buffering would cost. */
   retain: boolean;
 }
 
 /** Output of the listing worker. Heap figures are bytes above the heap after GC before listing. */
 export interface ListingOutput {
+  /** One value per timed run. */
   itemsPerSecond: number[];
-  /** Largest `heapUsed` sampled after each page during the timed runs, garbage included. */
-  peakHeapBytes: number;
-  /** Largest `heapUsed` right after a forced GC, at ten points through a listing: the live data. */
-  liveHeapBytes: number;
+  /** Largest `heapUsed` sampled after each page, garbage included: one value per timed run. */
+  peakHeapBytes: number[];
+  /** Largest `heapUsed` right after a forced GC, at ten points through a listing: one value per live pass. */
+  liveHeapBytes: number[];
 }
 
 const RUN_LIMIT_MS = 120_000;
@@ -40,27 +43,33 @@ await sendWorkerResult(async (): Promise<ListingOutput> => {
 
     collectGarbage();
     const baseline = process.memoryUsage().heapUsed;
-    let peakHeapBytes = 0;
     const itemsPerSecond: number[] = [];
+    const peakHeapBytes: number[] = [];
     for (let run = 0; run < input.repetitions; run++) {
+      let peak = 0;
       const start = performance.now();
       await listAll(client, input, () => {
-        peakHeapBytes = Math.max(peakHeapBytes, process.memoryUsage().heapUsed - baseline);
+        peak = Math.max(peak, process.memoryUsage().heapUsed - baseline);
       });
       itemsPerSecond.push(input.total / ((performance.now() - start) / 1000));
+      peakHeapBytes.push(peak);
       collectGarbage();
     }
 
-    // Forcing GC during the timed runs would slow them down, so live data is measured in a run of its own.
+    // Forcing GC during the timed runs would slow them down, so live data is measured in runs of their own.
     const pages = Math.ceil(input.total / input.pageSize);
     const every = Math.max(1, Math.floor(pages / LIVE_CHECKPOINTS));
-    let page = 0;
-    let liveHeapBytes = 0;
-    await listAll(client, input, () => {
-      if (++page % every !== 0) return;
-      collectGarbage();
-      liveHeapBytes = Math.max(liveHeapBytes, process.memoryUsage().heapUsed - baseline);
-    });
+    const liveHeapBytes: number[] = [];
+    for (let pass = 0; pass < input.livePasses; pass++) {
+      let page = 0;
+      let live = 0;
+      await listAll(client, input, () => {
+        if (++page % every !== 0) return;
+        collectGarbage();
+        live = Math.max(live, process.memoryUsage().heapUsed - baseline);
+      });
+      liveHeapBytes.push(live);
+    }
     return { itemsPerSecond, peakHeapBytes, liveHeapBytes };
   } finally {
     await client.close();
