@@ -77,7 +77,7 @@ function describe(readers: readonly ExporterReader[], runs: Map<ExporterReader, 
   return [
     `Each client reads the same exporter from one mock controller, which runs in a child process so that its CPU time is not counted as the client's. ` +
       `A run interleaves the three clients in short batches, in an order that rotates every round, so that load from other processes falls on all three alike: ` +
-      `${sequential.rounds} rounds of ${sequential.batchCalls} sequential calls per client, then ${concurrent.rounds} rounds of ${concurrent.batchCalls} calls with ${settings.concurrent.inFlight} in flight. ` +
+      `${sequential.rounds} rounds of ${sequential.batchCalls} sequential calls per client, then ${concurrent.rounds} rounds of ${concurrent.batchCalls} calls with ${concurrent.inFlight} in flight. ` +
       `Each figure is the median (min–max) of ${settings.runs} runs, after ${settings.warmupCalls.toLocaleString("en-US")} warm-up calls of each kind per client. ` +
       `Client CPU is the benchmark process's user and system time (\`process.cpuUsage()\`) divided by the calls, so garbage collection counts in whichever batch it falls. ` +
       `Ratios are taken run by run and a ratio below 1.00x means the SDK is faster.`,
@@ -199,7 +199,7 @@ async function explainGaps(
     const gc = (summary: ProfileSummary): number => areaUs(summary, (name) => name === "(garbage collector)");
     paragraphs.push(
       `**Gap to grpc-js.** In the same runs raw connect alone takes ` +
-        rawVersusGrpcJs.join(", ") +
+        new Intl.ListFormat("en-US").format(rawVersusGrpcJs) +
         (belowSdk
           ? `. The SDK stays within ${LIMITS.raw.toFixed(2)}x of raw connect in each of these, so the gap lies below the SDK, in connect-es ${connectVersion}, which the SDK is built on. `
           : `, so raw connect accounts for part of the gap and the SDK for the rest, as the paragraph on the gap to raw connect describes. `) +
