@@ -30,7 +30,9 @@ export function formatSummary(summary: Summary, digits = 0): string {
 
 /** Formats a number with thousands separators and a fixed number of decimals. */
 export function formatNumber(value: number, digits = 0): string {
-  return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // A small negative value would round to "-0.0", which reads as a sign error.
+  const rounded = Number(value.toFixed(digits)) || 0;
+  return rounded.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
 /** Formats a ratio such as `1.04x (0.98–1.10)`. */
