@@ -137,6 +137,21 @@ describe("JumpstarterClient", () => {
       await expect(client.getExporter(name)).rejects.toBeInstanceOf(InvalidArgumentError);
       expect(mock.calls).toHaveLength(0);
     });
+
+    it("runs 64 calls at once without a listener warning", async () => {
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error): void => void warnings.push(warning);
+      process.on("warning", onWarning);
+      try {
+        const exporters = await Promise.all(Array.from({ length: 64 }, () => client.getExporter("rpi4-01")));
+        expect(exporters).toHaveLength(64);
+        // Node emits the warning on the next tick after the listener that crossed the limit.
+        await new Promise((resolve) => setImmediate(resolve));
+      } finally {
+        process.off("warning", onWarning);
+      }
+      expect(warnings.map((warning) => warning.name)).not.toContain("MaxListenersExceededWarning");
+    });
   });
 
   describe("listExporters", () => {

@@ -267,6 +267,31 @@ describe("startMockController", () => {
       expect(second.nextPageToken).toBe("");
     });
 
+    it("resumes after a removed exporter", async () => {
+      const first = await raw.client.listExporters({ parent, pageSize: 2 });
+      expect(first.exporters.map((exporter) => exporter.name)).toEqual(["jetson-01", "nuc-01"].map(exporterName));
+      mock.removeExporter("nuc-01");
+      mock.addExporter({ name: "aaa-01" });
+      mock.addExporter({ name: "pi-zero-01" });
+
+      const second = await raw.client.listExporters({ parent, pageSize: 2, pageToken: first.nextPageToken });
+      expect(second.exporters.map((exporter) => exporter.name)).toEqual(["pi-zero-01", "rpi4-01"].map(exporterName));
+      const third = await raw.client.listExporters({ parent, pageSize: 2, pageToken: second.nextPageToken });
+      expect(third.exporters.map((exporter) => exporter.name)).toEqual([exporterName("rpi4-02")]);
+      expect(third.nextPageToken).toBe("");
+    });
+
+    it("lists exporters added since the last listing", async () => {
+      await raw.client.listExporters({ parent, pageSize: 0 });
+      mock.addExporter({ name: "zynq-01" });
+      mock.removeExporter("jetson-01");
+
+      const response = await raw.client.listExporters({ parent, pageSize: 0 });
+      expect(response.exporters.map((exporter) => exporter.name)).toEqual(
+        ["nuc-01", "rpi4-01", "rpi4-02", "zynq-01"].map(exporterName),
+      );
+    });
+
     it("filters by label selector", async () => {
       const rpi = await raw.client.listExporters({ parent, filter: "board=rpi4" });
       expect(rpi.exporters.map((exporter) => exporter.name)).toEqual(["rpi4-01", "rpi4-02"].map(exporterName));

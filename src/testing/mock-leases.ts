@@ -69,6 +69,9 @@ export class MockLeaseStore {
   readyDelayMs: number;
 
   private readonly exporterMap = new Map<string, MockExporter>();
+  // Exporters sorted by name, rebuilt after an add or remove, so that paging through a large lab
+  // does not sort it again for every page.
+  private sortedExporters: readonly MockExporter[] | undefined;
   private readonly leaseMap = new Map<string, LeaseRecord>();
   private readonly timers = new Map<LeaseRecord, LeaseTimer>();
   private sequence = 0;
@@ -85,10 +88,14 @@ export class MockLeaseStore {
 
   // --- exporters ---------------------------------------------------------------------------------
 
-  /** Returns the exporters of `namespace` sorted by name. The objects are the store's own, not copies. */
-  exportersIn(namespace: string): MockExporter[] {
+  /**
+   * Returns the exporters of `namespace` sorted by name. The array is shared between calls and the
+   * objects are the store's own, not copies.
+   */
+  exportersIn(namespace: string): readonly MockExporter[] {
     if (namespace !== this.namespace) return [];
-    return [...this.exporterMap.values()].sort((a, b) => compareNames(a.name, b.name));
+    this.sortedExporters ??= [...this.exporterMap.values()].sort((a, b) => compareNames(a.name, b.name));
+    return this.sortedExporters;
   }
 
   /** Returns the exporter, or undefined when `namespace` or `name` is unknown. */
@@ -112,6 +119,7 @@ export class MockLeaseStore {
       throw new Error(`exporter "${exporter.name}" already exists; remove it first or choose another name`);
     }
     this.exporterMap.set(exporter.name, exporter);
+    this.sortedExporters = undefined;
     this.serveWaitingLeases();
     return cloneExporter(exporter);
   }
@@ -125,6 +133,7 @@ export class MockLeaseStore {
   removeExporter(name: string): void {
     this.requireExporter(name);
     this.exporterMap.delete(name);
+    this.sortedExporters = undefined;
     for (const [key, lease] of this.leaseMap) {
       if (lease.namespace !== this.namespace) continue;
       if (lease.exporter === name || lease.reservedExporter === name) {
