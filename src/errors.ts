@@ -113,7 +113,7 @@ export class CanceledError extends JumpstarterError {
 }
 
 /**
- * A listing's page token is too old for the controller (Kubernetes answers 410 Gone). Restart the
+ * A listing's page token is too old for the controller (Kubernetes returns 410 Gone). Restart the
  * listing: the SDK does not restart it silently because that would repeat items.
  */
 export class PageTokenExpiredError extends JumpstarterError {
@@ -164,7 +164,7 @@ export function redactSecrets(text: string): string {
 
 /** Context that {@link toJumpstarterError} weaves into its message. */
 export interface ErrorContext {
-  /** What the SDK was doing, in words: `get lease`, `list exporters`. */
+  /** Operation in words, such as `get lease` or `list exporters`. */
   operation: string;
   /** Resource name involved, when there is one. */
   resource?: string;
