@@ -6,8 +6,9 @@ import { startMockProcess, type MockProcess } from "../lib/mock-process.js";
 import { markdownTable, verdict, type Benchmark, type BenchmarkContext } from "../lib/report.js";
 import { formatNumber, formatRatio, formatSummary, pairedRatios, percentile, summarize } from "../lib/stats.js";
 
-const FULL = { repetitions: 12 };
-const QUICK = { repetitions: 1 };
+/** Counted bursts per case, and bursts before them that are not counted. */
+const FULL = { repetitions: 12, warmUpBursts: 8 };
+const QUICK = { repetitions: 1, warmUpBursts: 1 };
 
 /** Calls in each burst. */
 const BURST_CALLS = 1_000;
@@ -71,9 +72,12 @@ async function runRotation(context: BenchmarkContext): Promise<string> {
   const mock = await startMockProcess({ exporterCount: 10 });
   const bursts = new Map<Case, Burst[]>(CASES.map((scenario) => [scenario, []]));
   try {
-    // A first burst, not counted, compiles the code paths of both processes.
-    context.log("rotation: warm-up burst");
-    await runBurst(mock, CASES[0]!);
+    // In a trial run the bursts got faster over the first dozen or so, as both processes compiled
+    // their code paths, so the first bursts are not counted. They take the rotation cases first.
+    for (let burst = 0; burst < settings.warmUpBursts; burst++) {
+      context.log(`rotation: warm-up burst ${burst + 1} of ${settings.warmUpBursts}`);
+      await runBurst(mock, CASES[(burst + 2) % CASES.length]!);
+    }
     for (let repetition = 0; repetition < settings.repetitions; repetition++) {
       // Rotating the order spreads any drift of the machine over the cases.
       for (const scenario of rotate(CASES, repetition)) {
@@ -84,7 +88,7 @@ async function runRotation(context: BenchmarkContext): Promise<string> {
   } finally {
     await mock.close();
   }
-  return describe(bursts, settings.repetitions);
+  return describe(bursts, settings);
 }
 
 /**
@@ -198,7 +202,7 @@ async function fireWaves(client: JumpstarterClient): Promise<{ latenciesMs: numb
   return { latenciesMs, failures, wallMs: performance.now() - startMs, startsAtMs };
 }
 
-function describe(bursts: Map<Case, Burst[]>, repetitions: number): string {
+function describe(bursts: Map<Case, Burst[]>, settings: typeof FULL): string {
   const baseline = bursts.get(CASES[0]!)!;
   const percentileOf = (burst: Burst, fraction: number): number => {
     if (burst.latenciesMs.length === 0) throw new Error(`every call of a burst failed, the first with: ${burst.failures[0]}`);
@@ -244,10 +248,10 @@ function describe(bursts: Map<Case, Burst[]>, repetitions: number): string {
 
   return [
     `Each burst is ${formatNumber(BURST_CALLS)} \`getExporter\` calls from a fresh \`JumpstarterClient\` to a mock controller in a child process, started in ${WAVES} waves of ${BURST_CALLS / WAVES}, ${WAVE_INTERVAL_MS} ms apart, without waiting for any call in between, so that all of them are in flight together. ` +
-      `Before the burst the client makes one call to open its connection, and a first burst that is not counted compiles the code paths of both processes. ` +
+      `Before the burst the client makes one call to open its connection. The first ${settings.warmUpBursts} bursts, which take the cases in turn, are not counted, because in a trial run the bursts got faster over the first dozen or so while both processes compiled their code. ` +
       `In the rotation cases the mock issues the client a token (\`issueToken({ lifetimeMs, issuedAt })\`) and the client sets \`tokenRotation.renewBeforeMs\` so that the renewal threshold falls halfway between the fifth and the sixth wave. ` +
       `Ten minutes before expiry, calls go on with the old token while RotateToken runs. In the last ${TOKEN_EXPIRY_MARGIN_MS / 1000} s, calls wait for the new token. ` +
-      `Latency runs from the start of each call to its result, and each figure is the median (min–max) over ${repetitions} bursts per case, with the cases in an order that rotates every repetition. ` +
+      `Latency runs from the start of each call to its result, and each figure is the median (min–max) over ${settings.repetitions} bursts per case, with the cases in an order that rotates every repetition. ` +
       `Token use and the time of RotateToken come from the mock's call log, whose clock is the same system clock.`,
     "",
     markdownTable(
