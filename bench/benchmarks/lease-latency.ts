@@ -258,7 +258,11 @@ function describe(measured: readonly MeasuredWait[], settings: Settings): string
     const waits = select("sdk", readyDelayMs);
     const delayMs = median(waits, (wait) => wait.delayMs);
     const modelMs = model("sdk", readyDelayMs).delayMs;
-    return `- Ready after ${formatSeconds(readyDelayMs)}: ${verdict(delayMs < TARGET_DELAY_MS)} (${formatNumber(delayMs)} ms measured, ${formatNumber(modelMs)} ms from the schedule alone).`;
+    const line = `- Ready after ${formatSeconds(readyDelayMs)}: ${verdict(delayMs < TARGET_DELAY_MS)} (${formatNumber(delayMs)} ms measured, ${formatNumber(modelMs)} ms from the schedule alone)`;
+    // The leases of one run are a small sample of the jitter, so a median near the target can fall
+    // on either side of it from run to run.
+    const borderline = delayMs < TARGET_DELAY_MS && modelMs >= TARGET_DELAY_MS;
+    return borderline ? `${line}. The schedule alone misses the target here, so another run may miss it too.` : `${line}.`;
   });
   const missed = TARGET_READY_DELAYS_MS.filter(
     (readyDelayMs) => settings.readyDelaysMs.includes(readyDelayMs) && median(select("sdk", readyDelayMs), (wait) => wait.delayMs) >= TARGET_DELAY_MS,
