@@ -14,24 +14,6 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { Benchmark, BenchmarkContext } from "./lib/report.js";
 
-/**
- * Planned benchmarks without a file in bench/benchmarks/ yet. The report lists them as not yet
- * measured, so that a reader does not take a missing section for a pass. An entry is skipped once a
- * benchmark with its number exists, and can then be deleted.
- */
-const NOT_YET_MEASURED = [
-  {
-    number: 3,
-    title: "Lease latency: `waitForLease` against a fixed 5 s poll",
-    needs: "`client.waitForLease(name, { timeoutMs, onProgress, minDelayMs, maxDelayMs })`",
-  },
-  {
-    number: 4,
-    title: "Rotation under load: 1,000 concurrent calls across the renewal threshold",
-    needs: "automatic token rotation (`tokenRotation: { renewBeforeMs }`)",
-  },
-];
-
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const { values } = parseArgs({
   options: {
@@ -66,12 +48,6 @@ for (const benchmark of selected) {
   const seconds = (performance.now() - sectionStart) / 1000;
   sections.push({ number: benchmark.number, markdown: `## ${benchmark.number}. ${benchmark.title}\n\n${body}\n\n_Run time: ${seconds.toFixed(1)} s._` });
 }
-if (values.only === undefined) {
-  for (const planned of NOT_YET_MEASURED.filter((entry) => !benchmarks.some((benchmark) => benchmark.number === entry.number))) {
-    sections.push({ number: planned.number, markdown: `## ${planned.number}. ${planned.title}\n\nNot yet measured: it needs ${planned.needs}, which the SDK does not have yet.` });
-  }
-}
-sections.sort((a, b) => a.number - b.number);
 
 await writeFile(output, renderReport(sections.map((section) => section.markdown), { quick: values.quick, seconds: (performance.now() - started) / 1000, loadAtStart }));
 context.log(`wrote ${output}`);

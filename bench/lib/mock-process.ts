@@ -13,6 +13,19 @@ export interface MockProcess {
   delayAll(method: MockMethod, ms: number): Promise<void>;
   /** Empties the mock's call log, which otherwise grows by one record per call. */
   clearCalls(): Promise<void>;
+  /** Returns the logged calls of `method`, oldest first. */
+  callsTo(method: MockMethod): Promise<MockProcessCall[]>;
+  /** Sets the time from a lease taking an exporter to Ready, in milliseconds, for leases created later. */
+  setReadyDelay(ms: number): Promise<void>;
+  /**
+   * Returns when each lease became Ready, in milliseconds since the epoch on the mock's clock, keyed
+   * by the lease's full name, or `null` for a lease that has never been Ready. The time is the lease's
+   * `effective_begin_time`, which the mock sets from its clock to the millisecond when it makes the
+   * lease Ready.
+   */
+  leaseReadyTimes(): Promise<Record<string, number | null>>;
+  /** Signs a token for the default client that was issued at `issuedAtMs` and lives `lifetimeMs`. */
+  issueToken(options: { lifetimeMs: number; issuedAtMs: number }): Promise<string>;
   /** Stops the mock and waits for its process to exit. */
   close(): Promise<void>;
 }
@@ -23,16 +36,30 @@ export interface MockProcessOptions {
   exporterCount: number;
 }
 
+/** One logged call, as {@link MockProcess.callsTo} returns it. */
+export interface MockProcessCall {
+  /** Arrival time on the mock's clock, in milliseconds since the epoch. */
+  atMs: number;
+  /** The request's `name` field, such as the lease of a GetLease call, or `""` when it has none. */
+  name: string;
+  /** Bearer token of the `authorization` header, or `""` when the call had none. */
+  token: string;
+}
+
 /** Message from the parent to the mock's process. */
 export type MockProcessCommand =
   | { id: number; command: "delayAll"; method: MockMethod; ms: number }
   | { id: number; command: "clearCalls" }
+  | { id: number; command: "callsTo"; method: MockMethod }
+  | { id: number; command: "setReadyDelay"; ms: number }
+  | { id: number; command: "leaseReadyTimes" }
+  | { id: number; command: "issueToken"; lifetimeMs: number; issuedAtMs: number }
   | { id: number; command: "close" };
 
-/** Message from the mock's process to the parent. */
+/** Message from the mock's process to the parent. `value` is the result of a command that returns one. */
 export type MockProcessReply =
   | { ready: { endpoint: string; namespace: string; token: string } }
-  | { id: number; done: true }
+  | { id: number; done: true; value?: unknown }
   | { id?: number; error: string };
 
 const START_TIMEOUT_MS = 60_000;
@@ -63,12 +90,28 @@ class MockProcessHandle implements MockProcess {
     this.token = ready.token;
   }
 
-  delayAll(method: MockMethod, ms: number): Promise<void> {
-    return this.#send({ id: this.#nextId++, command: "delayAll", method, ms });
+  async delayAll(method: MockMethod, ms: number): Promise<void> {
+    await this.#send({ id: this.#nextId++, command: "delayAll", method, ms });
   }
 
-  clearCalls(): Promise<void> {
-    return this.#send({ id: this.#nextId++, command: "clearCalls" });
+  async clearCalls(): Promise<void> {
+    await this.#send({ id: this.#nextId++, command: "clearCalls" });
+  }
+
+  async callsTo(method: MockMethod): Promise<MockProcessCall[]> {
+    return (await this.#send({ id: this.#nextId++, command: "callsTo", method })) as MockProcessCall[];
+  }
+
+  async setReadyDelay(ms: number): Promise<void> {
+    await this.#send({ id: this.#nextId++, command: "setReadyDelay", ms });
+  }
+
+  async leaseReadyTimes(): Promise<Record<string, number | null>> {
+    return (await this.#send({ id: this.#nextId++, command: "leaseReadyTimes" })) as Record<string, number | null>;
+  }
+
+  async issueToken(options: { lifetimeMs: number; issuedAtMs: number }): Promise<string> {
+    return (await this.#send({ id: this.#nextId++, command: "issueToken", ...options })) as string;
   }
 
   async close(): Promise<void> {
@@ -78,10 +121,11 @@ class MockProcessHandle implements MockProcess {
     await exited;
   }
 
-  async #send(command: MockProcessCommand): Promise<void> {
+  // Resolves with the command's `value`, or undefined for a command that returns nothing.
+  async #send(command: MockProcessCommand): Promise<unknown> {
     const reply = waitForReply(this.#child, (message) => "id" in message && message.id === command.id, COMMAND_TIMEOUT_MS, command.command);
     this.#child.send(command);
-    await reply;
+    return ((await reply) as { value?: unknown }).value;
   }
 }
 

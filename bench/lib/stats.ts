@@ -48,6 +48,18 @@ export function pairedRatios(numerators: readonly number[], denominators: readon
   return numerators.map((value, index) => value / denominators[index]!);
 }
 
+/**
+ * Returns the value below which `fraction` of the measurements lie, such as 0.99 for the 99th
+ * percentile, interpolated linearly between the two nearest ranks.
+ *
+ * @throws RangeError for an empty list or a fraction outside [0, 1].
+ */
+export function percentile(values: readonly number[], fraction: number): number {
+  if (values.length === 0) throw new RangeError("cannot take a percentile of an empty list of measurements");
+  if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`invalid fraction ${fraction}: expected a number from 0 to 1`);
+  return quantile([...values].sort((a, b) => a - b), fraction);
+}
+
 // Linear interpolation between the two nearest ranks of a sorted list.
 function quantile(sorted: readonly number[], fraction: number): number {
   const position = (sorted.length - 1) * fraction;
