@@ -17,7 +17,7 @@ export interface TlsOptions {
   insecure?: boolean;
 }
 
-/** How a controller endpoint was understood. */
+/** Parsed form of a controller endpoint. */
 export interface ParsedEndpoint {
   /** URL that the transport connects to, such as `https://controller.lab:443`. */
   baseUrl: string;
@@ -28,10 +28,10 @@ export interface ParsedEndpoint {
 }
 
 /**
- * Parses a controller endpoint. `host:port` means TLS (that is how `jmp` config files write it),
- * `https://host[:port]` is TLS, and `http://host[:port]` is plaintext HTTP/2, which is accepted for
- * loopback hosts only unless `allowInsecureTransport` is set, because the bearer token would
- * cross the network in clear text.
+ * Parses a controller endpoint. `host:port` means TLS, as `jmp` config files write it, and so does
+ * `https://host[:port]`. `http://host[:port]` is plaintext HTTP/2. It is accepted for loopback hosts
+ * only unless `allowInsecureTransport` is set, because the bearer token would cross the network in
+ * clear text.
  *
  * @throws InvalidArgumentError for a malformed endpoint or a refused plaintext one.
  */
@@ -80,10 +80,10 @@ export interface ConnectionOptions {
   /**
    * Interval of HTTP/2 PING frames that detect a dead connection, in milliseconds. Default 20,000
    * (as `jmp`). PINGs go out while calls are open; a connection left idle for longer is checked
-   * with a PING before its next call and replaced if no answer comes.
+   * with a PING before its next call and replaced if no reply comes.
    */
   keepaliveIntervalMs?: number;
-  /** Time to wait for a PING answer before the connection is dropped, in milliseconds. Default 15,000. */
+  /** Time to wait for a PING reply before the connection is dropped, in milliseconds. Default 15,000. */
   keepaliveTimeoutMs?: number;
   /** Close the connection after this long without a call, in milliseconds. Default 300,000 (5 minutes). */
   idleTimeoutMs?: number;
