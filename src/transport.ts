@@ -79,8 +79,8 @@ export function isLoopbackHost(host: string): boolean {
 export interface ConnectionOptions {
   /**
    * Interval of HTTP/2 PING frames that detect a dead connection, in milliseconds. Default 20,000
-   * (as `jmp`). PINGs go out while calls are open; a connection left idle for longer is checked
-   * with a PING before its next call and replaced if no reply comes.
+   * (as `jmp`). PINGs go out while calls are open. A connection left idle for longer is checked
+   * with a PING before its next call, and replaced if no reply comes.
    */
   keepaliveIntervalMs?: number;
   /** Time to wait for a PING reply before the connection is dropped, in milliseconds. Default 15,000. */

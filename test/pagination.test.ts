@@ -4,7 +4,7 @@ import { InvalidArgumentError, JumpstarterError } from "../src/index.js";
 
 type Request = { pageToken: string; pageSize: number };
 
-/** A listing of `pages`, keyed by the token that fetches each page (the first page by ""). */
+/** Builds a listing of `pages`, keyed by the token that fetches each page (the first page by ""). */
 function fakeListing(pages: Record<string, Page<number>>) {
   const requests: Request[] = [];
   const fetchPage = async ({ pageToken, pageSize }: Request & { signal: AbortSignal }): Promise<Page<number>> => {

@@ -54,7 +54,7 @@ function str(field: number, text: string): number[] {
   return bytes(field, [...Buffer.from(text, "utf8")]);
 }
 
-/** A map<string,string> entry: key is field 1, value is field 2 of the entry message. */
+/** Encodes one map<string,string> entry, whose key is field 1 and value field 2 of the entry message. */
 function mapEntry(field: number, key: string, value: string): number[] {
   return bytes(field, [...str(1, key), ...str(2, value)]);
 }
